@@ -1,0 +1,1 @@
+"""Hardware abstraction layer: the contract (types, interfaces, clock) and the real drivers."""

@@ -1,0 +1,102 @@
+"""Sample and command types crossing the HAL boundary.
+
+Time model (DESIGN.md): every time is an ``int`` of nanoseconds on the host's monotonic
+clock. ``t_ns`` is the best estimate of when the physical measurement happened; ``seq`` is the
+device's own counter (a gap means lost data); ``device_t_ns`` is the device's own timestamp
+where it has one. Frames also carry ``t_rx_ns``, when their last byte arrived.
+
+Frames of reference: world NED, body FRD, SI units. Samples are NamedTuples because the
+control cycle creates thousands of them a second and only reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+Vec3 = tuple[float, float, float]
+
+NS_PER_S = 1_000_000_000
+
+
+class ImuSample(NamedTuple):
+    t_ns: int
+    seq: int
+    accel_mps2: Vec3  # specific force, body FRD
+    gyro_rps: Vec3  # angular rate, body FRD
+    temp_c: float = float("nan")
+    device_t_ns: int | None = None
+
+
+class RangeSample(NamedTuple):
+    t_ns: int
+    seq: int
+    distance_m: float  # along the sensor axis (body down); nan when invalid
+    valid: bool
+
+
+class Frame(NamedTuple):
+    t_ns: int  # mid-exposure, host clock
+    seq: int
+    t_rx_ns: int  # last byte received, host clock
+    image: npt.NDArray[np.uint8]  # rows x cols grayscale; rows toward body -x, cols body +y
+    device_t_ns: int | None = None
+    exposure_ns: int = 0
+
+
+class ActuatorCommand(NamedTuple):
+    motors: tuple[float, ...]  # normalized thrust command per motor, 0..1
+    armed: bool
+
+
+@dataclass(slots=True)
+class ClockStats:
+    """How a device clock maps onto the host clock (see hal.timesync)."""
+
+    offset_ns: float = 0.0  # host = device * (1 + skew) + offset, at the last update
+    skew_ppm: float = 0.0
+    residual_ns: float = 0.0  # last observation minus the mapping
+    updates: int = 0
+    step_resets: int = 0  # times the mapping was re-initialised (a jump too big to slew)
+
+
+@dataclass(slots=True)
+class DeviceHealth:
+    """Counters a driver owns and the watchdog reads. Monotonic except ``last_error``."""
+
+    samples: int = 0
+    errors: int = 0  # failed transactions (bus errors, timeouts, serial exceptions)
+    lost: int = 0  # samples known lost (sequence gaps, drained-queue drops)
+    resets: int = 0  # device or FIFO resets the driver performed
+    overflows: int = 0  # device FIFO / host queue overflows
+    bad_data: int = 0  # corrupt or implausible data discarded (CRC, NaN, misalignment)
+    reconnects: int = 0
+    connected: bool = True
+    last_error: str = ""
+    clock: ClockStats | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    def note_error(self, what: str) -> None:
+        self.errors += 1
+        self.last_error = what
+
+
+@dataclass(slots=True)
+class TruthState:
+    """Ground truth from a simulated world; never used by the flight software's decisions."""
+
+    t_ns: int
+    position_ned: Vec3
+    velocity_ned: Vec3
+    roll: float
+    pitch: float
+    yaw: float
+    on_ground: bool
+    crashed: bool
+    crash_reason: str
+    touchdown_speed_mps: float  # speed at the last touchdown
+    max_tilt_deg: float  # largest tilt seen while airborne
+    airborne_once: bool

@@ -1,0 +1,1 @@
+"""Simulated backend: world, sensor models, sim clock, fault injection, device emulators."""
