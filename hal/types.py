@@ -97,6 +97,6 @@ class TruthState:
     on_ground: bool
     crashed: bool
     crash_reason: str
-    touchdown_speed_mps: float  # speed at the last touchdown
+    touchdown_speed_mps: float  # the hardest touchdown so far
     max_tilt_deg: float  # largest tilt seen while airborne
     airborne_once: bool

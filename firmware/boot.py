@@ -1,0 +1,164 @@
+"""Composition root: the one place that chooses a backend and wires the flight software.
+
+Everything is loaded and validated here before anything arms; a problem surfaces as one
+``ConfigError`` line. This is the only firmware module allowed to import a backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from firmware import __version__
+from firmware.config import FlightConfig, Scenario, load_config, load_scenario
+from firmware.contingency import TIMESTAMP_CHECKS
+from firmware.executive import Executive
+from firmware.flight import AIRBORNE, FlightSoftware, Mode
+from hal.interfaces import Hal
+from hal.tomlschema import ConfigError
+from hal.types import NS_PER_S
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULT_CONFIG = CONFIG_DIR / "sim.toml"
+DEFAULT_SCENARIO = CONFIG_DIR / "scenarios" / "flight6.toml"
+
+
+@dataclass
+class FlightSetup:
+    cfg: FlightConfig
+    scenario: Scenario
+    seed: int
+    contingency: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare(config: Path | None, scenario: Path | None, seed: int,
+            contingency: bool = True) -> FlightSetup:
+    cfg_path = config if config is not None else (
+        DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    cfg = load_config(cfg_path)
+    scen = load_scenario(scenario if scenario is not None else DEFAULT_SCENARIO)
+    if not contingency:
+        cfg.contingency.enabled = False
+    setup = FlightSetup(cfg, scen, seed, contingency)
+    _backend_parts(setup, t0_ns=0)  # validates the backend's own settings and faults
+    return setup
+
+
+def _backend_parts(setup: FlightSetup, t0_ns: int) -> tuple[Any, Any]:
+    cfg, scen = setup.cfg, setup.scenario
+    if cfg.backend == "sim":
+        from sim_hal.backend import load_sim_settings
+        from sim_hal.faults import FaultSet, parse_faults
+
+        settings = load_sim_settings(cfg.sim, cfg.source)
+        faults = parse_faults(scen.faults_raw, str(scen.path), t0_ns=t0_ns)
+        return settings, FaultSet(faults)
+    raise ConfigError(f"{cfg.source}: backend: {cfg.backend!r} is not available in this build")
+
+
+def build_backend(setup: FlightSetup) -> Hal:
+    from sim_hal.backend import T0_NS, build_sim
+
+    settings, faults = _backend_parts(setup, t0_ns=T0_NS)
+    return build_sim(settings, setup.scenario.planet, faults, setup.seed)
+
+
+@dataclass
+class FlightResult:
+    summary: dict[str, Any]
+    fsw: FlightSoftware
+    hal: Hal
+
+
+def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
+        status_every_s: float = 0.1, hooks: Callable[[FlightSoftware], None] | None = None
+        ) -> FlightResult:
+    wall0 = time.perf_counter()
+    hal = build_backend(setup)
+    cfg = setup.cfg
+    exe = Executive(hal.clock, cfg.loop.rate_hz)
+    fsw = FlightSoftware(cfg, hal, setup.scenario.plan, setup.scenario.gravity, exe.stats)
+    if hooks is not None:
+        hooks(fsw)
+    max_ns = int(cfg.loop.max_flight_s * NS_PER_S)
+    status_div = max(1, round(cfg.loop.rate_hz / cfg.loop.status_hz))
+    truth = hal.truth
+
+    def cycle(now: int, index: int) -> bool:
+        keep = fsw.cycle(now, index)
+        if on_status is not None and index % status_div == 0:
+            on_status(fsw.status_line(now))
+        if truth is not None and truth.truth().crashed:
+            fsw.event(now, f"CRASH: {truth.truth().crash_reason}", logging.ERROR)
+            return False
+        if fsw.t0_ns is not None and now - fsw.t0_ns > max_ns:
+            fsw.event(now, "flight time limit reached", logging.ERROR)
+            return False
+        return keep
+
+    hal.open()
+    try:
+        exe.run(cycle)
+    finally:
+        hal.close()
+    summary = summarize(setup, fsw, hal, time.perf_counter() - wall0)
+    return FlightResult(summary, fsw, hal)
+
+
+def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float
+              ) -> dict[str, Any]:
+    scen = setup.scenario
+    now = hal.clock.now_ns()
+    t0 = fsw.t0_ns or now
+    trip = fsw.land_now
+    land_now_airborne = trip is not None and fsw.mode in (Mode.LAND_NOW, Mode.LANDED) and \
+        any(e.text.startswith("mode LAND_NOW") for e in fsw.events)
+    truth = hal.truth.truth() if hal.truth is not None else None
+    if truth is not None:
+        pos = truth.position_ned
+        landed = truth.on_ground and truth.airborne_once and not truth.crashed
+        crashed = truth.crashed
+        touchdown = truth.touchdown_speed_mps
+        max_tilt = truth.max_tilt_deg
+    else:
+        pos = fsw.nav.position_ned
+        landed = fsw.mode == Mode.LANDED
+        crashed = False
+        touchdown = float("nan")
+        max_tilt = float("nan")
+    if land_now_airborne:
+        ref = fsw.land_now_pos
+    else:
+        ref = scen.plan.landing_point()
+    err = math.hypot(pos[0] - ref[0], pos[1] - ref[1])
+    return {
+        "scenario": scen.name,
+        "seed": setup.seed,
+        "backend": hal.backend,
+        "duration_s": round((now - t0) / NS_PER_S, 6),
+        "land_now": trip is not None,
+        "land_now_reason": trip.check if trip else None,
+        "land_now_t_s": round((trip.t_ns - t0) / NS_PER_S, 6) if trip else None,
+        "first_fault_t_s": scen.first_fault_s(),
+        "landed": landed,
+        "crashed": crashed,
+        "touchdown_speed_mps": round(touchdown, 4),
+        "max_tilt_deg": round(max_tilt, 3),
+        "final_position_error_m": round(err, 4),
+        "cycles": fsw.exec_stats.cycles,
+        "overruns": fsw.exec_stats.overruns,
+        "wall_s": round(wall_s, 3),
+        "timestamp_related": bool(trip and trip.check in TIMESTAMP_CHECKS),
+        "final_mode": fsw.mode.name,
+        "slips": fsw.exec_stats.slips,
+        "version": __version__,
+        "airborne_at_end": fsw.mode in AIRBORNE,
+    }

@@ -1,0 +1,103 @@
+"""``flightsw``: the one command-line entry point (also ``python -m firmware``).
+
+Exit status: 0 on the ground uncrashed, 1 crashed (or not on the ground), 2 usage or
+configuration error (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hal.tomlschema import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="flightsw", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    fly = sub.add_parser("fly", help="fly a scenario (default: simulated Ingenuity flight 6)")
+    fly.add_argument("--config", type=Path, help="flight configuration TOML (default sim)")
+    fly.add_argument("--scenario", type=Path, help="scenario TOML (default flight6)")
+    fly.add_argument("--seed", type=int, default=1)
+    fly.add_argument("--log", type=Path, help="flight log path (ULog)")
+    fly.add_argument("--summary-json", type=Path, help="write the summary as one JSON object")
+    fly.add_argument("--no-contingency", action="store_true",
+                     help="disable the contingency watchdog (shows the hazard)")
+    fly.add_argument("--quiet", action="store_true", help="no status line, summary only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "fly":
+            return _fly(args)
+    except ConfigError as exc:
+        print(f"flightsw: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _fly(args: argparse.Namespace) -> int:
+    from firmware.boot import fly, prepare
+
+    setup = prepare(args.config, args.scenario, args.seed, contingency=not args.no_contingency)
+    tty = sys.stderr.isatty() and not args.quiet
+    last = [0.0]
+
+    def status(line: str) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.1:
+            last[0] = now
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+
+    def hooks(fsw: Any) -> None:
+        if not args.quiet:
+            def show(ev: Any) -> None:
+                pre = "\r\033[K" if tty else ""
+                print(f"{pre}[{fsw.mission_time(ev.t_ns):7.2f}s] {ev.text}", file=sys.stderr)
+            fsw.on_event = show
+
+    result = fly(setup, on_status=status if tty else None, hooks=hooks)
+    if tty:
+        print("\r\033[K", end="", file=sys.stderr)
+    s = result.summary
+    if args.summary_json:
+        args.summary_json.parent.mkdir(parents=True, exist_ok=True)
+        args.summary_json.write_text(json.dumps(s) + "\n")
+    print(human_summary(s))
+    return 0 if (s["landed"] and not s["crashed"]) else 1
+
+
+def human_summary(s: dict[str, Any]) -> str:
+    lines = [f"scenario {s['scenario']} (seed {s['seed']}, backend {s['backend']}): "
+             f"{s['duration_s']:.1f} s simulated in {s['wall_s']:.1f} s"]
+    if s["land_now"]:
+        kind = "timestamp check" if s.get("timestamp_related") else "check"
+        ff = s["first_fault_t_s"]
+        lat = f", {s['land_now_t_s'] - ff:.3f} s after the first fault" if ff is not None else ""
+        lines.append(f"  LAND_NOW at {s['land_now_t_s']:.3f} s by {kind} "
+                     f"'{s['land_now_reason']}'{lat}")
+    else:
+        lines.append("  no LAND_NOW")
+    verdict = "CRASHED" if s["crashed"] else ("landed safely" if s["landed"] else
+                                              "NOT on the ground")
+    lines.append(f"  {verdict}: touchdown {s['touchdown_speed_mps']:.2f} m/s, max tilt "
+                 f"{s['max_tilt_deg']:.1f} deg, {s['final_position_error_m']:.2f} m from the "
+                 f"{'LAND_NOW point' if s['land_now'] else 'planned landing point'}")
+    lines.append(f"  executive: {s['cycles']} cycles, {s['overruns']} overruns, "
+                 f"{s['slips']} slips")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Flight software configuration, flight plans and scenarios, validated before arming.
+
+Every value has a default here; TOML files override what they name. Unknown keys, wrong types
+and out-of-range values are refused with one line naming file, key and problem.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from hal.tomlschema import ConfigError, load, read_toml, rng
+
+PLANETS = {"mars": 3.71, "earth": 9.81}
+
+
+@dataclass
+class LoopConfig:
+    rate_hz: float = field(default=500.0, metadata=rng(10, 4000))
+    status_hz: float = field(default=10.0, metadata=rng(0.1, 100))
+    max_flight_s: float = field(default=600.0, metadata=rng(1, 86_400))
+
+
+@dataclass
+class VehicleConfig:
+    """What the flight software believes about its airframe (control allocation)."""
+
+    mass_kg: float = field(default=1.8, metadata=rng(0.05, 100))
+    arm_m: float = field(default=0.25, metadata=rng(0.02, 5))
+    inertia_kgm2: tuple[float, float, float] = field(
+        default=(0.03, 0.03, 0.05), metadata=rng(1e-5, 100))
+    thrust_to_weight: float = field(default=2.2, metadata=rng(1.1, 10))
+    yaw_moment_m: float = field(default=0.02, metadata=rng(0.001, 1.0))
+    gear_height_m: float = field(default=0.15, metadata=rng(0.0, 2))
+
+
+@dataclass
+class NavConfig:
+    align_s: float = field(default=1.0, metadata=rng(0.1, 30))
+    att_kp: float = field(default=0.6, metadata=rng(0, 20))
+    att_ki: float = field(default=0.01, metadata=rng(0, 5))
+    accel_gate: float = field(default=0.15, metadata=rng(0.01, 1))
+    accel_noise_mps2: float = field(default=0.35, metadata=rng(0.001, 10))
+    accel_bias_noise: float = field(default=0.002, metadata=rng(0, 1))
+    vision_noise_mps: float = field(default=0.15, metadata=rng(0.001, 10))
+    vision_gate_mps: float = field(default=3.0, metadata=rng(0.1, 100))
+    vision_min_alt_m: float = field(default=1.0, metadata=rng(0, 100))
+    vision_min_quality: float = field(default=0.2, metadata=rng(0, 1))
+    range_noise_m: float = field(default=0.04, metadata=rng(0.001, 10))
+    range_gate_m: float = field(default=2.0, metadata=rng(0.01, 100))
+    history_s: float = field(default=1.0, metadata=rng(0.1, 10))
+
+
+@dataclass
+class ControlConfig:
+    pos_p: float = field(default=0.9, metadata=rng(0, 20))
+    vel_p: float = field(default=1.8, metadata=rng(0, 50))
+    vel_i: float = field(default=0.3, metadata=rng(0, 50))
+    alt_p: float = field(default=1.2, metadata=rng(0, 20))
+    vz_p: float = field(default=3.0, metadata=rng(0, 50))
+    vz_i: float = field(default=1.0, metadata=rng(0, 50))
+    att_p: float = field(default=7.0, metadata=rng(0, 100))
+    yaw_p: float = field(default=2.0, metadata=rng(0, 100))
+    rate_p: float = field(default=25.0, metadata=rng(0, 1000))  # rad/s^2 per rad/s
+    rate_i: float = field(default=5.0, metadata=rng(0, 1000))
+    yaw_rate_p: float = field(default=8.0, metadata=rng(0, 1000))
+    max_tilt_deg: float = field(default=20.0, metadata=rng(1, 60))
+    max_accel_mps2: float = field(default=2.0, metadata=rng(0.1, 50))
+    max_climb_mps: float = field(default=1.5, metadata=rng(0.1, 20))
+    max_descent_mps: float = field(default=1.0, metadata=rng(0.1, 20))
+    land_speed_mps: float = field(default=0.5, metadata=rng(0.05, 5))
+    land_now_descent_mps: float = field(default=0.7, metadata=rng(0.05, 5))
+    land_slow_alt_m: float = field(default=1.5, metadata=rng(0, 50))
+    acceptance_radius_m: float = field(default=0.8, metadata=rng(0.05, 100))
+
+
+@dataclass
+class CheckConfig:
+    enabled: bool = True
+    threshold: float = 0.0
+    persistence: int = field(default=1, metadata=rng(1, 100_000))
+
+
+def _check(threshold: float, persistence: int = 1) -> Any:
+    return field(default_factory=lambda: CheckConfig(True, threshold, persistence))
+
+
+@dataclass
+class ContingencyConfig:
+    """Thresholds and persistences of the watchdog's checks (units in each name's doc)."""
+
+    enabled: bool = True
+    learn_frames: int = field(default=30, metadata=rng(3, 10_000))
+    frame_latency: CheckConfig = _check(0.008, 3)  # s off the learned baseline
+    frame_interval: CheckConfig = _check(0.25, 1)  # fraction of the period, per sequence step
+    frame_seq_gap: CheckConfig = _check(3, 1)  # frames lost in one gap
+    frame_drop_burst: CheckConfig = _check(6, 1)  # frames lost within drop_window_s
+    frame_nonmonotonic: CheckConfig = _check(0, 1)  # count of backwards stamps
+    camera_clock_residual: CheckConfig = _check(0.005, 3)  # s
+    camera_clock_skew: CheckConfig = _check(150.0, 10)  # ppm off the learned camera-vs-IMU
+    imu_nonmonotonic: CheckConfig = _check(0, 1)
+    imu_stale: CheckConfig = _check(0.02, 1)  # s since the newest IMU sample
+    range_stale: CheckConfig = _check(0.3, 1)  # s
+    frame_stale: CheckConfig = _check(0.3, 1)  # s
+    imu_fifo_overflow: CheckConfig = _check(3, 1)  # overflows within window_s
+    imu_bus_errors: CheckConfig = _check(0.2, 1)  # error fraction of polls within window_s
+    imu_bad_data: CheckConfig = _check(20, 1)  # non-finite samples within window_s
+    range_invalid: CheckConfig = _check(0.5, 1)  # s of only invalid readings
+    vision_innovation: CheckConfig = _check(1.5, 8)  # m/s
+    exec_overruns: CheckConfig = _check(0.2, 1)  # overrun fraction of cycles within window_s
+    tilt: CheckConfig = _check(35.0, 25)  # deg estimated tilt
+    drop_window_s: float = field(default=2.0, metadata=rng(0.1, 100))
+    window_s: float = field(default=1.0, metadata=rng(0.05, 100))
+
+
+@dataclass
+class LogConfig:
+    dir: str = "logs"
+    enabled: bool = True
+
+
+@dataclass
+class FlightConfig:
+    backend: Literal["sim", "hil", "rig"] = "sim"
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    vehicle: VehicleConfig = field(default_factory=VehicleConfig)
+    nav: NavConfig = field(default_factory=NavConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    contingency: ContingencyConfig = field(default_factory=ContingencyConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    # backend sections are validated by the backend that reads them
+    sim: dict[str, Any] = field(default_factory=dict)
+    hil: dict[str, Any] = field(default_factory=dict)
+    rig: dict[str, Any] = field(default_factory=dict)
+    source: str = "(defaults)"
+
+
+def load_config(path: Path | None) -> FlightConfig:
+    if path is None:
+        return FlightConfig()
+    data = read_toml(path)
+    for key in ("source",):
+        if key in data:
+            raise ConfigError(f"{path}: {key}: unknown key")
+    cfg = load(FlightConfig, data, str(path))
+    cfg.source = str(path)
+    return cfg
+
+
+# -- flight plans ---------------------------------------------------------------------------
+@dataclass
+class Waypoint:
+    north_m: float = field(metadata=rng(-100_000, 100_000))
+    east_m: float = field(metadata=rng(-100_000, 100_000))
+    alt_m: float = field(metadata=rng(0.5, 40))
+    speed_mps: float = field(default=2.0, metadata=rng(0.1, 20))
+    hold_s: float = field(default=0.0, metadata=rng(0, 3600))
+
+
+@dataclass
+class FlightPlan:
+    name: str
+    takeoff_alt_m: float = field(metadata=rng(0.5, 40))
+    waypoints: list[Waypoint] = field(default_factory=list)
+    description: str = ""
+    takeoff_hold_s: float = field(default=1.0, metadata=rng(0, 600))
+
+    def landing_point(self) -> tuple[float, float]:
+        if not self.waypoints:
+            return (0.0, 0.0)
+        wp = self.waypoints[-1]
+        return (wp.north_m, wp.east_m)
+
+    def length_m(self) -> float:
+        n = e = 0.0
+        total = 0.0
+        for wp in self.waypoints:
+            total += math.hypot(wp.north_m - n, wp.east_m - e)
+            n, e = wp.north_m, wp.east_m
+        return total
+
+
+def load_plan(path: Path) -> FlightPlan:
+    return load(FlightPlan, read_toml(path), str(path))
+
+
+# -- scenarios ------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    name: str
+    path: Path | None
+    plan: FlightPlan
+    plan_path: Path
+    planet: str
+    gravity: float
+    faults_raw: list[dict[str, Any]]
+    description: str = ""
+
+    def first_fault_s(self) -> float | None:
+        times = [float(f["at_s"]) for f in self.faults_raw if "at_s" in f]
+        return min(times) if times else None
+
+
+SCENARIO_KEYS = {"plan", "planet", "faults", "description", "name"}
+
+
+def load_scenario(path: Path) -> Scenario:
+    data = read_toml(path)
+    src = str(path)
+    for key in data:
+        if key not in SCENARIO_KEYS:
+            known = ", ".join(sorted(SCENARIO_KEYS))
+            raise ConfigError(f"{src}: {key}: unknown key (known: {known})")
+    plan_ref = data.get("plan")
+    if not isinstance(plan_ref, str):
+        raise ConfigError(f"{src}: plan: missing or not a string (e.g. \"plans/hover.toml\")")
+    planet = data.get("planet", "mars")
+    if planet not in PLANETS:
+        raise ConfigError(f"{src}: planet: must be one of {', '.join(PLANETS)} (got {planet!r})")
+    faults = data.get("faults", [])
+    if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
+        raise ConfigError(f"{src}: faults: expected an array of tables ([[faults]])")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{src}: description: expected a string")
+    plan_path = _resolve(path, plan_ref)
+    if plan_path is None:
+        raise ConfigError(f"{src}: plan: file not found: {plan_ref}")
+    name = data.get("name", path.stem)
+    return Scenario(str(name), path, load_plan(plan_path), plan_path, planet, PLANETS[planet],
+                    faults, description)
+
+
+def _resolve(scenario: Path, ref: str) -> Path | None:
+    """Plans are named relative to the config directory (the scenario folder's parent)."""
+    for base in (scenario.parent, scenario.parent.parent, Path.cwd()):
+        p = base / ref
+        if p.is_file():
+            return p
+    return None

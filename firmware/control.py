@@ -1,0 +1,165 @@
+"""Cascaded controller (position -> velocity -> attitude -> rate) and the quad-X mixer.
+
+Gains are in physical units (rad/s^2 per rad/s for the rate loop), converted to motor thrust
+through the airframe description, so the same gains fly on Mars and Earth.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from firmware.config import ControlConfig, VehicleConfig
+
+# Quad X, PX4 order: front-right, rear-left, front-left, rear-right (must match the airframe).
+MOTOR_SIGNS = ((1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0))  # sign of x, sign of y
+MOTOR_SPIN = (-1.0, -1.0, 1.0, 1.0)
+
+
+@dataclass(slots=True)
+class Setpoint:
+    """What the mode machine asks of the controller this cycle."""
+
+    north: float
+    east: float
+    alt: float
+    vn_ff: float = 0.0
+    ve_ff: float = 0.0
+    yaw: float = 0.0
+    max_speed: float = 2.0
+    hold_horizontal: bool = True  # False: no position loop (LAND_NOW without vision)
+    climb_rate: float | None = None  # overrides the altitude loop (m/s, up positive)
+    level_only: bool = False  # attitude held level, no horizontal control at all
+
+
+class Controller:
+    def __init__(self, cfg: ControlConfig, vehicle: VehicleConfig, gravity: float) -> None:
+        self.cfg = cfg
+        self.g = gravity
+        n = len(MOTOR_SIGNS)
+        self.max_thrust = vehicle.thrust_to_weight * vehicle.mass_kg * gravity / n
+        self.mass = vehicle.mass_kg
+        self.inertia = vehicle.inertia_kgm2
+        self.arm = vehicle.arm_m / math.sqrt(2.0)
+        self.yaw_k = vehicle.yaw_moment_m
+        self.reset()
+
+    def reset(self) -> None:
+        self.vel_int = [0.0, 0.0]
+        self.vz_int = 0.0
+        self.rate_int = [0.0, 0.0]
+        self.last_att_sp = (0.0, 0.0, 0.0)
+        self.last_thrust = 0.0
+        self.saturated = False
+
+    def update(self, sp: Setpoint, pos: tuple[float, float, float],
+               vel: tuple[float, float, float], q: list[float],
+               rate: tuple[float, float, float], dt: float) -> tuple[float, ...]:
+        c = self.cfg
+        g = self.g
+        # -- vertical: altitude -> climb rate -> vertical acceleration
+        alt = -pos[2]
+        vup = -vel[2]
+        if sp.climb_rate is not None:
+            vz_sp = sp.climb_rate
+        else:
+            vz_sp = c.alt_p * (sp.alt - alt)
+        vz_sp = max(-c.max_descent_mps, min(c.max_climb_mps, vz_sp))
+        ez = vz_sp - vup
+        self.vz_int = max(-2.0, min(2.0, self.vz_int + c.vz_i * ez * dt))
+        az_sp = c.vz_p * ez + self.vz_int
+
+        # -- horizontal: position -> velocity -> acceleration
+        if sp.level_only:
+            an_sp = ae_sp = 0.0
+        else:
+            if sp.hold_horizontal:
+                vn_sp = c.pos_p * (sp.north - pos[0]) + sp.vn_ff
+                ve_sp = c.pos_p * (sp.east - pos[1]) + sp.ve_ff
+            else:
+                vn_sp, ve_sp = sp.vn_ff, sp.ve_ff
+            sp_norm = math.hypot(vn_sp, ve_sp)
+            if sp_norm > sp.max_speed:
+                vn_sp *= sp.max_speed / sp_norm
+                ve_sp *= sp.max_speed / sp_norm
+            en, ee = vn_sp - vel[0], ve_sp - vel[1]
+            vi = self.vel_int
+            vi[0] = max(-1.0, min(1.0, vi[0] + c.vel_i * en * dt))
+            vi[1] = max(-1.0, min(1.0, vi[1] + c.vel_i * ee * dt))
+            an_sp = c.vel_p * en + vi[0]
+            ae_sp = c.vel_p * ee + vi[1]
+            # one limit on the total tilt (not per axis: 20 deg of roll and of pitch is 28)
+            a_max = min(c.max_accel_mps2, g * math.tan(math.radians(c.max_tilt_deg)))
+            a_norm = math.hypot(an_sp, ae_sp)
+            if a_norm > a_max:
+                an_sp *= a_max / a_norm
+                ae_sp *= a_max / a_norm
+
+        # -- acceleration -> attitude (tilt toward the desired acceleration)
+        yaw = sp.yaw
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        a_fwd = cy * an_sp + sy * ae_sp
+        a_right = -sy * an_sp + cy * ae_sp
+        pitch_sp = -math.atan2(a_fwd, g)
+        roll_sp = math.atan2(a_right * math.cos(pitch_sp), g)
+        self.last_att_sp = (roll_sp, pitch_sp, yaw)
+
+        # -- attitude error (quaternion) -> body rate setpoint
+        qsp = _euler_to_q(roll_sp, pitch_sp, yaw)
+        qw, qx, qy, qz = q
+        # q_err = q^-1 * q_sp
+        ew = qw * qsp[0] + qx * qsp[1] + qy * qsp[2] + qz * qsp[3]
+        ex = qw * qsp[1] - qx * qsp[0] - qy * qsp[3] + qz * qsp[2]
+        ey = qw * qsp[2] + qx * qsp[3] - qy * qsp[0] - qz * qsp[1]
+        ez = qw * qsp[3] - qx * qsp[2] + qy * qsp[1] - qz * qsp[0]
+        s = 2.0 if ew >= 0 else -2.0
+        p_sp = c.att_p * s * ex
+        q_sp = c.att_p * s * ey
+        r_sp = c.yaw_p * s * ez
+
+        # -- rate loop -> torques
+        wx, wy, wz = rate
+        ri = self.rate_int
+        ri[0] = max(-3.0, min(3.0, ri[0] + c.rate_i * (p_sp - wx) * dt))
+        ri[1] = max(-3.0, min(3.0, ri[1] + c.rate_i * (q_sp - wy) * dt))
+        ix, iy, iz = self.inertia
+        tau_x = ix * (c.rate_p * (p_sp - wx) + ri[0])
+        tau_y = iy * (c.rate_p * (q_sp - wy) + ri[1])
+        tau_z = iz * c.yaw_rate_p * (r_sp - wz)
+
+        # -- collective: vertical acceleration through the current tilt
+        cos_tilt = max(0.5, 1.0 - 2.0 * (qx * qx + qy * qy))
+        thrust = self.mass * (g + az_sp) / cos_tilt
+        self.last_thrust = thrust
+        return self.mix(thrust, tau_x, tau_y, tau_z)
+
+    def mix(self, thrust: float, tau_x: float, tau_y: float, tau_z: float) -> tuple[float, ...]:
+        """Motor commands 0..1; attitude authority kept by shifting collective when saturated."""
+        n = len(MOTOR_SIGNS)
+        a, k, tmax = self.arm, self.yaw_k, self.max_thrust
+        diffs = [(-tau_x * sy_ + tau_y * sx_) / (n * a) + tau_z * spin / (n * k)
+                 for (sx_, sy_), spin in zip(MOTOR_SIGNS, MOTOR_SPIN, strict=True)]
+        base = thrust / n
+        hi = max(diffs)
+        lo = min(diffs)
+        self.saturated = False
+        if hi - lo > tmax:  # not even attitude fits: scale the differential part
+            scale = tmax / (hi - lo)
+            diffs = [d * scale for d in diffs]
+            hi, lo = hi * scale, lo * scale
+            self.saturated = True
+        if base + hi > tmax:
+            base = tmax - hi
+            self.saturated = True
+        if base + lo < 0.0:
+            base = -lo
+            self.saturated = True
+        return tuple(max(0.0, min(1.0, (base + d) / tmax)) for d in diffs)
+
+
+def _euler_to_q(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
+    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
+    return (cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy,
+            cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy)

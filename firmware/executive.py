@@ -1,0 +1,92 @@
+"""Fixed-rate executive on absolute deadlines (F Prime's rate group driver, in spirit).
+
+``deadline += period`` every cycle, never "sleep a period", so jitter does not accumulate.
+An overrun is a cycle whose work took longer than the period; a slip is a deadline that had
+already passed when the cycle finished: the executive skips forward to the next future
+deadline (counting every skipped one) instead of bursting cycles to catch up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hal.interfaces import Clock
+from hal.types import NS_PER_S
+
+
+@dataclass(slots=True)
+class ExecStats:
+    period_ns: int
+    cycles: int = 0
+    overruns: int = 0
+    slips: int = 0
+    max_cycle_ns: int = 0
+    total_cycle_ns: int = 0
+    max_wake_latency_ns: int = 0
+    last_cycle_ns: int = 0
+    last_wake_latency_ns: int = 0
+
+    @property
+    def mean_cycle_ns(self) -> float:
+        return self.total_cycle_ns / self.cycles if self.cycles else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "cycles": self.cycles,
+            "overruns": self.overruns,
+            "slips": self.slips,
+            "max_cycle_us": self.max_cycle_ns / 1e3,
+            "mean_cycle_us": self.mean_cycle_ns / 1e3,
+            "max_wake_latency_us": self.max_wake_latency_ns / 1e3,
+        }
+
+
+def next_deadline(deadline: int, period: int, now: int) -> tuple[int, int]:
+    """The next deadline after ``deadline`` that is still in the future, and how many were
+    skipped to get there."""
+    nxt = deadline + period
+    if nxt > now:
+        return nxt, 0
+    missed = (now - nxt) // period + 1
+    return nxt + missed * period, missed
+
+
+class Executive:
+    def __init__(self, clock: Clock, rate_hz: float) -> None:
+        self.clock = clock
+        self.period_ns = round(NS_PER_S / rate_hz)
+        self.stats = ExecStats(self.period_ns)
+        self.on_timing: Callable[[int, int], None] | None = None  # (wake latency, cycle ns)
+
+    def run(self, cycle: Callable[[int, int], bool]) -> None:
+        """Call ``cycle(now_ns, index)`` at the fixed rate until it returns False."""
+        clock = self.clock
+        period = self.period_ns
+        st = self.stats
+        deadline = clock.now_ns() + period
+        index = 0
+        while True:
+            clock.sleep_until(deadline)
+            t_wake = clock.now_ns()
+            keep_going = cycle(t_wake, index)
+            t_end = clock.now_ns()
+            work = t_end - t_wake
+            late = t_wake - deadline
+            st.cycles += 1
+            st.last_cycle_ns = work
+            st.last_wake_latency_ns = late
+            st.total_cycle_ns += work
+            if work > st.max_cycle_ns:
+                st.max_cycle_ns = work
+            if late > st.max_wake_latency_ns:
+                st.max_wake_latency_ns = late
+            if work > period:
+                st.overruns += 1
+            if self.on_timing is not None:
+                self.on_timing(late, work)
+            if not keep_going:
+                return
+            deadline, missed = next_deadline(deadline, period, t_end)
+            st.slips += missed
+            index += 1 + missed

@@ -1,0 +1,253 @@
+"""One control cycle: drain sensors, navigate, judge, choose a mode, control, actuate.
+
+Modes: IDLE (aligning, learning baselines) -> ARMED (motors spin up) -> TAKEOFF -> MISSION ->
+LAND -> LANDED, with LAND_NOW reachable from any airborne mode and never left but by landing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from firmware.config import FlightConfig, FlightPlan
+from firmware.contingency import Trip, Watchdog
+from firmware.control import Controller, Setpoint
+from firmware.executive import ExecStats
+from firmware.mission import MissionSequencer
+from firmware.nav import Navigator
+from hal.interfaces import Hal
+from hal.types import NS_PER_S, ActuatorCommand
+
+log = logging.getLogger(__name__)
+
+SPOOL_S = 0.5
+IDLE_MIN_S = 1.0
+LAND_DETECT_S = 0.5
+IMU_LOST_S = 0.01
+
+
+class Mode(IntEnum):
+    IDLE = 0
+    ARMED = 1
+    TAKEOFF = 2
+    MISSION = 3
+    LAND = 4
+    LAND_NOW = 5
+    LANDED = 6
+
+
+AIRBORNE = (Mode.TAKEOFF, Mode.MISSION, Mode.LAND, Mode.LAND_NOW)
+
+
+@dataclass
+class Event:
+    t_ns: int
+    text: str
+    level: int = logging.INFO
+
+
+@dataclass
+class FlightRecord:
+    """Per-cycle values a recorder may want (kept as attributes, no allocation per cycle)."""
+
+    setpoint: Setpoint = field(default_factory=lambda: Setpoint(0.0, 0.0, 0.0))
+    motors: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+
+
+class FlightSoftware:
+    def __init__(self, cfg: FlightConfig, hal: Hal, plan: FlightPlan, gravity: float,
+                 exec_stats: ExecStats) -> None:
+        self.cfg = cfg
+        self.hal = hal
+        self.plan = plan
+        self.g = gravity
+        self.exec_stats = exec_stats
+        cam = hal.camera
+        self.nav = Navigator(cfg.nav, gravity, hal.imu.rate_hz, cam.width, cam.height,
+                             cam.focal_px)
+        self.ctrl = Controller(cfg.control, cfg.vehicle, gravity)
+        self.watchdog = Watchdog(cfg.contingency, cam.rate_hz)
+        self.mission = MissionSequencer(plan, acceptance_m=cfg.control.acceptance_radius_m)
+        self.mode = Mode.IDLE
+        self.mode_t_ns = 0
+        self.t0_ns: int | None = None
+        self.events: list[Event] = []
+        self.rec = FlightRecord()
+        self.land_now: Trip | None = None
+        self.land_now_pos: tuple[float, float] = (0.0, 0.0)
+        self.range_trusted = True
+        self.polls = 0
+        self.finished = False
+        self._land_timer = 0.0
+        self._alt_sp = 0.0
+        self._dt = exec_stats.period_ns / NS_PER_S
+        self._last_imu_rx_ns = 0
+        self.hover_thrust_n = cfg.vehicle.mass_kg * gravity
+        self.on_event: Callable[[Event], None] | None = None
+        self.on_cycle: Callable[[FlightSoftware, int], None] | None = None
+
+    # -- helpers --------------------------------------------------------------------------
+    def event(self, now: int, text: str, level: int = logging.INFO) -> None:
+        ev = Event(now, text, level)
+        self.events.append(ev)
+        log.log(level, "t=%.3f %s", self.mission_time(now), text)
+        if self.on_event is not None:
+            self.on_event(ev)
+
+    def mission_time(self, now: int) -> float:
+        return 0.0 if self.t0_ns is None else (now - self.t0_ns) / NS_PER_S
+
+    def _set_mode(self, mode: Mode, now: int, why: str = "") -> None:
+        self.mode = mode
+        self.mode_t_ns = now
+        self.event(now, f"mode {mode.name}" + (f" ({why})" if why else ""))
+
+    # -- the cycle ------------------------------------------------------------------------
+    def cycle(self, now: int, index: int) -> bool:
+        hal = self.hal
+        if self.t0_ns is None:
+            self.t0_ns = now
+            self.mode_t_ns = now
+        imu = hal.imu.poll()
+        ranges = hal.rangefinder.poll()
+        frames = hal.camera.poll()
+        self.polls += 1
+        nav, wd = self.nav, self.watchdog
+        if imu:
+            self._last_imu_rx_ns = now
+            wd.on_imu(imu, now)
+            if nav.aligned:
+                nav.propagate(imu)
+            else:
+                nav.align(imu)
+        if ranges:
+            wd.on_range(ranges, now)
+            if nav.aligned and self.range_trusted:
+                for r in ranges:
+                    nav.fuse_range(r)
+        cam_h, imu_h = hal.camera.health(), hal.imu.health()
+        for fr in frames:
+            wd.on_frame(fr, now, cam_h, imu_h)
+            if nav.aligned:
+                innov = nav.fuse_frame(fr)
+                if innov is not None and self.mode in AIRBORNE:
+                    wd.on_vision_innovation(innov, now)
+        vision_expected = nav.use_vision and nav.height_m > self.cfg.nav.vision_min_alt_m + 0.5
+        wd.periodic(now, imu_h, self.polls, self.exec_stats.cycles, self.exec_stats.overruns,
+                    nav.counters.imu_rejected, nav.tilt_deg(),
+                    vision_expected and self.mode in AIRBORNE)
+        if wd.trip is not None and self.land_now is None:
+            self._enter_land_now(wd.trip, now)
+        motors = self._modes_and_control(now)
+        armed = self.mode in (Mode.ARMED, *AIRBORNE)
+        self.rec.motors = motors
+        hal.actuators.write(ActuatorCommand(motors, armed))
+        if self.on_cycle is not None:
+            self.on_cycle(self, now)
+        return not self.finished
+
+    def _enter_land_now(self, trip: Trip, now: int) -> None:
+        self.land_now = trip
+        self.event(now, f"LAND_NOW: {trip.check} ({trip.value:.4g} > {trip.threshold:.4g})",
+                   logging.WARNING)
+        if self.mode not in AIRBORNE:
+            return
+        if trip.source == "vision":
+            self.nav.distrust_vision()
+        elif trip.source == "range":
+            self.range_trusted = False
+        pn, pe, _ = self.nav.position_ned
+        self.land_now_pos = (pn, pe)
+        self._alt_sp = self.nav.height_m
+        self._set_mode(Mode.LAND_NOW, now, trip.check)
+
+    def _modes_and_control(self, now: int) -> tuple[float, ...]:
+        nav = self.nav
+        mode = self.mode
+        t_in_mode = (now - self.mode_t_ns) / NS_PER_S
+        off = (0.0,) * 4
+        if mode == Mode.IDLE:
+            if nav.aligned and self.watchdog.learned and t_in_mode >= IDLE_MIN_S \
+                    and self.plan.waypoints is not None:
+                self.watchdog.arm(now)
+                self.ctrl.reset()
+                self._set_mode(Mode.ARMED, now)
+            return off
+        if mode == Mode.LANDED:
+            self.finished = True
+            return off
+        if mode == Mode.ARMED:
+            if t_in_mode >= SPOOL_S:
+                self._alt_sp = nav.height_m
+                self._set_mode(Mode.TAKEOFF, now)
+            return (0.08,) * 4
+        if now - self._last_imu_rx_ns > IMU_LOST_S * NS_PER_S:
+            # No attitude feedback: hold collective, no torque, until the IMU is back.
+            thrust = self.ctrl.last_thrust
+            return self.ctrl.mix(thrust, 0.0, 0.0, 0.0)
+
+        dt = self._dt
+        pn, pe, _ = nav.position_ned
+        height = nav.height_m
+        sp = self.rec.setpoint
+        sp.yaw = 0.0
+        sp.vn_ff = sp.ve_ff = 0.0
+        sp.hold_horizontal = True
+        sp.level_only = False
+        sp.climb_rate = None
+        if mode == Mode.TAKEOFF:
+            step = 0.8 * dt
+            self._alt_sp = min(self.plan.takeoff_alt_m, self._alt_sp + step)
+            sp.north, sp.east, sp.alt, sp.max_speed = 0.0, 0.0, self._alt_sp, 1.0
+            if abs(height - self.plan.takeoff_alt_m) < 0.3:
+                if t_in_mode > 0 and self._land_timer >= self.plan.takeoff_hold_s:
+                    self._land_timer = 0.0
+                    self.mission.begin(0.0, 0.0, self.plan.takeoff_alt_m)
+                    self._set_mode(Mode.MISSION, now)
+                self._land_timer += dt
+        elif mode == Mode.MISSION:
+            n, e, a, vn, ve, speed = self.mission.update(dt, pn, pe, height)
+            sp.north, sp.east, sp.alt, sp.vn_ff, sp.ve_ff = n, e, a, vn, ve
+            sp.max_speed = speed + 1.0
+            if self.mission.done:
+                self._set_mode(Mode.LAND, now)
+        elif mode in (Mode.LAND, Mode.LAND_NOW):
+            c = self.cfg.control
+            if mode == Mode.LAND:
+                sp.north, sp.east = self.plan.landing_point()
+                fast = c.max_descent_mps
+            else:
+                sp.north, sp.east = self.land_now_pos
+                fast = c.land_now_descent_mps
+                if not nav.use_vision:
+                    sp.hold_horizontal = False  # brake on the dead-reckoned velocity
+            slow = self.range_trusted and height < c.land_slow_alt_m
+            sp.climb_rate = -(c.land_speed_mps if slow else fast)
+            sp.alt = height
+            sp.max_speed = 1.0
+            if self._landed(dt):
+                self._set_mode(Mode.LANDED, now, "touchdown")
+                self.watchdog.disarm()
+                return off
+        motors = self.ctrl.update(sp, nav.position_ned, nav.velocity_ned, nav.q, nav.rate, dt)
+        return motors
+
+    def _landed(self, dt: float) -> bool:
+        nav = self.nav
+        low = not self.range_trusted or nav.height_m < self.cfg.vehicle.gear_height_m + 0.4
+        still = abs(nav.velocity_ned[2]) < 0.3
+        light = self.ctrl.last_thrust < 0.8 * self.hover_thrust_n
+        if low and still and light:
+            self._land_timer += dt
+        else:
+            self._land_timer = 0.0
+        return self._land_timer >= LAND_DETECT_S
+
+    # -- reporting ------------------------------------------------------------------------
+    def status_line(self, now: int) -> str:
+        vn, ve, _ = self.nav.velocity_ned
+        return (f"t={self.mission_time(now):7.2f}s  {self.mode.name:<8}  "
+                f"alt={self.nav.height_m:6.2f} m  speed={math.hypot(vn, ve):5.2f} m/s")

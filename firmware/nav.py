@@ -1,0 +1,348 @@
+"""Navigation: attitude, altitude and horizontal velocity/position from IMU, altimeter, camera.
+
+- Attitude: quaternion propagated with the gyro once per cycle (delta angles summed over the
+  cycle's IMU samples, as PX4 integrates to the filter rate), corrected toward the gravity
+  direction seen by the accelerometer (Mahony) after removing the estimated kinematic
+  acceleration. Gyro bias comes from a stationary alignment on the ground. No magnetometer
+  (Mars): heading is held by the aligned gyro alone.
+- Altitude and horizontal motion: one three-state Kalman filter per axis (``AxisKf``).
+- Delayed measurements are fused at their own timestamps: a short history of past states is
+  kept, the innovation is formed against the state at the measurement's ``t_ns`` and applied
+  to the present. Vision measures the horizontal displacement between two frames, de-rotated
+  with the attitude change between the two frames' timestamps and scaled by height. That is why
+  a frame stamped at the wrong time corrupts the estimate (Ingenuity flight 6): the history
+  hands back the wrong interval's rotation and motion.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from dataclasses import dataclass
+
+from firmware.config import NavConfig
+from firmware.kf import AxisKf
+from firmware.vision import FlowEstimator, body_velocity, derotation_gain
+from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
+
+MAX_IMU_DT_S = 0.02  # larger gaps are not integrated as if nothing happened
+
+
+@dataclass(slots=True)
+class NavCounters:
+    imu_used: int = 0
+    imu_rejected: int = 0  # non-finite or out-of-order samples
+    range_used: int = 0
+    range_rejected: int = 0
+    vision_used: int = 0
+    vision_rejected: int = 0
+    vision_skipped: int = 0  # too low, not trusted, or no history for the frame's time
+
+
+class Navigator:
+    def __init__(self, cfg: NavConfig, gravity: float, imu_rate_hz: float,
+                 cam_width: int, cam_height: int, focal_px: float) -> None:
+        self.cfg = cfg
+        self.g = gravity
+        self.nominal_imu_dt = 1.0 / imu_rate_hz
+        self.focal_px = focal_px
+        self.q = [1.0, 0.0, 0.0, 0.0]
+        self.r = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+        self.gyro_bias = [0.0, 0.0, 0.0]
+        self.int_err = [0.0, 0.0, 0.0]
+        self.rate = (0.0, 0.0, 0.0)  # latest bias-corrected body rate
+        self.kn = AxisKf(cfg.accel_noise_mps2, cfg.accel_bias_noise)
+        self.ke = AxisKf(cfg.accel_noise_mps2, cfg.accel_bias_noise)
+        self.ku = AxisKf(cfg.accel_noise_mps2, cfg.accel_bias_noise)
+        self.accel_kin = (0.0, 0.0, 0.0)  # NED kinematic acceleration estimate
+        self.t_ns = 0
+        self.aligned = False
+        self._align: list[ImuSample] = []
+        self.use_vision = True
+        self.flow = FlowEstimator(cam_width, cam_height)
+        self.rot_gain = derotation_gain(cam_width, cam_height, focal_px)
+        self._prev_frame_t: int | None = None
+        self._hist_t: list[int] = []
+        self._hist: list[tuple[float, ...]] = []
+        self._hist_len = 0
+        self.counters = NavCounters()
+        self.last_vision_innov = 0.0  # m/s, magnitude of the last vision innovation
+        self.last_vision_vel = (0.0, 0.0)
+        self.last_flow = (0.0, 0.0, 0.0)
+        self.range_ok_t_ns = 0
+
+    # -- alignment ------------------------------------------------------------------------
+    def align(self, samples: list[ImuSample]) -> None:
+        """Stationary on the ground: average gyro (bias) and accelerometer (level)."""
+        for s in samples:
+            if _finite(s.gyro_rps) and _finite(s.accel_mps2):
+                self._align.append(s)
+        if not self._align:
+            return
+        span = (self._align[-1].t_ns - self._align[0].t_ns) / NS_PER_S
+        if span < self.cfg.align_s:
+            return
+        n = len(self._align)
+        gx = sum(s.gyro_rps[0] for s in self._align) / n
+        gy = sum(s.gyro_rps[1] for s in self._align) / n
+        gz = sum(s.gyro_rps[2] for s in self._align) / n
+        fx = sum(s.accel_mps2[0] for s in self._align) / n
+        fy = sum(s.accel_mps2[1] for s in self._align) / n
+        fz = sum(s.accel_mps2[2] for s in self._align) / n
+        self.gyro_bias = [gx, gy, gz]
+        roll = math.atan2(-fy, -fz)
+        pitch = math.atan2(fx, math.hypot(fy, fz))
+        cr, sr = math.cos(roll / 2), math.sin(roll / 2)
+        cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
+        self.q = [cr * cp, sr * cp, cr * sp, -sr * sp]
+        self._update_r()
+        self.t_ns = self._align[-1].t_ns
+        self._align = []
+        self.aligned = True
+
+    def restart_alignment(self) -> None:
+        self._align = []
+
+    # -- IMU ----------------------------------------------------------------------------------
+    def propagate(self, samples: list[ImuSample]) -> None:
+        if not samples:
+            return
+        cnt = self.counters
+        bx, by, bz = self.gyro_bias
+        t_prev = self.t_ns
+        dax = day = daz = 0.0  # delta angle
+        fsx = fsy = fsz = 0.0  # specific force * dt
+        total = 0.0
+        for s in samples:
+            t = s.t_ns
+            w = s.gyro_rps
+            f = s.accel_mps2
+            if t <= t_prev or w[0] != w[0] or w[1] != w[1] or w[2] != w[2] \
+                    or f[0] != f[0] or f[1] != f[1] or f[2] != f[2]:
+                cnt.imu_rejected += 1
+                continue
+            dt = (t - t_prev) / NS_PER_S
+            if dt > MAX_IMU_DT_S:
+                dt = self.nominal_imu_dt
+            t_prev = t
+            dax += (w[0] - bx) * dt
+            day += (w[1] - by) * dt
+            daz += (w[2] - bz) * dt
+            fsx += f[0] * dt
+            fsy += f[1] * dt
+            fsz += f[2] * dt
+            total += dt
+        if total <= 0.0:
+            return
+        cnt.imu_used += len(samples)
+        self.t_ns = t_prev
+        fx, fy, fz = fsx / total, fsy / total, fsz / total
+        self.rate = (dax / total, day / total, daz / total)
+
+        # Mahony correction toward the expected specific-force direction
+        cfg = self.cfg
+        r = self.r
+        g = self.g
+        ux, uy, uz = self.accel_kin[0], self.accel_kin[1], self.accel_kin[2] - g
+        un = math.sqrt(ux * ux + uy * uy + uz * uz)
+        fn = math.sqrt(fx * fx + fy * fy + fz * fz)
+        if fn > 0.0 and un > 0.0 and abs(fn - un) < cfg.accel_gate * g:
+            # expected direction in body = R^T u
+            bxu = (r[0] * ux + r[3] * uy + r[6] * uz) / un
+            byu = (r[1] * ux + r[4] * uy + r[7] * uz) / un
+            bzu = (r[2] * ux + r[5] * uy + r[8] * uz) / un
+            mx, my, mz = fx / fn, fy / fn, fz / fn
+            ex = my * bzu - mz * byu
+            ey = mz * bxu - mx * bzu
+            ez = mx * byu - my * bxu
+            ie = self.int_err
+            ie[0] += cfg.att_ki * ex * total
+            ie[1] += cfg.att_ki * ey * total
+            kp = cfg.att_kp * total
+            dax += kp * ex + ie[0] * total
+            day += kp * ey + ie[1] * total
+            daz += kp * ez
+
+        qw, qx, qy, qz = self.q
+        hx, hy, hz = 0.5 * dax, 0.5 * day, 0.5 * daz
+        nw = qw - qx * hx - qy * hy - qz * hz
+        nx = qx + qw * hx + qy * hz - qz * hy
+        ny = qy + qw * hy - qx * hz + qz * hx
+        nz = qz + qw * hz + qx * hy - qy * hx
+        inv = 1.0 / math.sqrt(nw * nw + nx * nx + ny * ny + nz * nz)
+        self.q = [nw * inv, nx * inv, ny * inv, nz * inv]
+        self._update_r()
+        r = self.r
+        an = r[0] * fx + r[1] * fy + r[2] * fz
+        ae = r[3] * fx + r[4] * fy + r[5] * fz
+        ad = r[6] * fx + r[7] * fy + r[8] * fz + g
+        self.kn.predict(an, total)
+        self.ke.predict(ae, total)
+        self.ku.predict(-ad, total)
+        # kinematic acceleration for the attitude reference: bias-corrected, smoothed
+        k = min(1.0, total / 0.05)
+        ak = self.accel_kin
+        self.accel_kin = (ak[0] + k * (an - self.kn.b - ak[0]),
+                          ak[1] + k * (ae - self.ke.b - ak[1]),
+                          ak[2] + k * (ad + self.ku.b - ak[2]))
+        self._remember()
+
+    def _remember(self) -> None:
+        self._hist_t.append(self.t_ns)
+        q = self.q
+        self._hist.append((self.kn.p, self.ke.p, self.ku.p, q[0], q[1], q[2], q[3],
+                           self.kn.v, self.ke.v))
+        if len(self._hist_t) > 2 * self._hist_cap():
+            cut = len(self._hist_t) - self._hist_cap()
+            del self._hist_t[:cut]
+            del self._hist[:cut]
+
+    def _hist_cap(self) -> int:
+        if not self._hist_len:
+            self._hist_len = max(8, int(self.cfg.history_s * 600))
+        return self._hist_len
+
+    def state_at(self, t_ns: int) -> tuple[float, ...] | None:
+        """The state at ``t_ns``, interpolated from the history; None outside it."""
+        ts = self._hist_t
+        if not ts or t_ns < ts[0] or t_ns > ts[-1]:
+            return None
+        i = bisect_left(ts, t_ns)
+        if ts[i] == t_ns or i == 0:
+            return self._hist[i]
+        t0, t1 = ts[i - 1], ts[i]
+        a = (t_ns - t0) / (t1 - t0)
+        s0, s1 = self._hist[i - 1], self._hist[i]
+        return tuple(x0 + (x1 - x0) * a for x0, x1 in zip(s0, s1, strict=True))
+
+    # -- altimeter ----------------------------------------------------------------------------
+    def fuse_range(self, s: RangeSample) -> None:
+        cnt = self.counters
+        if not s.valid or s.distance_m != s.distance_m:
+            cnt.range_rejected += 1
+            return
+        past = self.state_at(s.t_ns)
+        if past is None:
+            cnt.range_rejected += 1
+            return
+        cos_tilt = self._cos_tilt_of(past)
+        height = s.distance_m * cos_tilt
+        innov = height - past[2]
+        if abs(innov) > self.cfg.range_gate_m:
+            cnt.range_rejected += 1
+            return
+        self.ku.update(0, innov, self.cfg.range_noise_m ** 2)
+        cnt.range_used += 1
+        self.range_ok_t_ns = s.t_ns
+
+    @staticmethod
+    def _cos_tilt_of(st: tuple[float, ...]) -> float:
+        x, y = st[4], st[5]
+        return 1.0 - 2.0 * (x * x + y * y)
+
+    # -- vision -------------------------------------------------------------------------------
+    def fuse_frame(self, fr: Frame) -> float | None:
+        """Fuse one frame; returns the vision innovation (m/s) when one was formed."""
+        cnt = self.counters
+        if not self.use_vision or self.ku.p < self.cfg.vision_min_alt_m:
+            self.flow.reset()
+            self._prev_frame_t = None
+            cnt.vision_skipped += 1
+            return None
+        flow = self.flow.update(fr.image)
+        t_prev, self._prev_frame_t = self._prev_frame_t, fr.t_ns
+        if flow is None or t_prev is None:
+            cnt.vision_skipped += 1
+            return None
+        self.last_flow = (flow.drow, flow.dcol, flow.quality)
+        if flow.quality < self.cfg.vision_min_quality:
+            cnt.vision_rejected += 1
+            return None
+        s0 = self.state_at(t_prev)
+        s1 = self.state_at(fr.t_ns)
+        dt = (fr.t_ns - t_prev) / NS_PER_S
+        if s0 is None or s1 is None or dt <= 0.0:
+            cnt.vision_skipped += 1
+            return None
+        dtheta = _delta_angle_body(s0[3:7], s1[3:7])
+        height = 0.5 * (s0[2] + s1[2])
+        cos_tilt = self._cos_tilt_of(s1)
+        vx_b, vy_b = body_velocity(flow, dtheta, height / max(cos_tilt, 0.5), self.focal_px, dt,
+                                   self.rot_gain)
+        # Body -> NED with the full attitude: the camera measures the body-x/y components,
+        # and the body-z one follows from the (altimeter-known) vertical velocity. Using the
+        # heading alone would shrink the measurement by cos(tilt): 2 % at 12 deg of cruise tilt.
+        w, x, y, z = s1[3:7]
+        r0, r1, r2 = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
+        r3, r4, r5 = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
+        r6, r7, r8 = 2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)
+        vz_b = (-self.ku.v - r6 * vx_b - r7 * vy_b) / max(r8, 0.5)
+        vn = r0 * vx_b + r1 * vy_b + r2 * vz_b
+        ve = r3 * vx_b + r4 * vy_b + r5 * vz_b
+        self.last_vision_vel = (vn, ve)
+        # compare with the estimate's mean velocity over the same interval (not its position
+        # difference: position corrections would read as motion)
+        en = 0.5 * (s0[7] + s1[7])
+        ee = 0.5 * (s0[8] + s1[8])
+        yn, ye = vn - en, ve - ee
+        self.last_vision_innov = math.hypot(yn, ye)
+        if self.last_vision_innov > self.cfg.vision_gate_mps:
+            cnt.vision_rejected += 1
+            return self.last_vision_innov
+        r = self.cfg.vision_noise_mps ** 2
+        self.kn.update(1, yn, r)
+        self.ke.update(1, ye, r)
+        cnt.vision_used += 1
+        return self.last_vision_innov
+
+    def distrust_vision(self) -> None:
+        self.use_vision = False
+        self.flow.reset()
+        self._prev_frame_t = None
+
+    # -- outputs --------------------------------------------------------------------------
+    def euler(self) -> tuple[float, float, float]:
+        w, x, y, z = self.q
+        roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
+        pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
+        yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+        return roll, pitch, yaw
+
+    def tilt_deg(self) -> float:
+        return math.degrees(math.acos(max(-1.0, min(1.0, self.r[8]))))
+
+    @property
+    def position_ned(self) -> tuple[float, float, float]:
+        return (self.kn.p, self.ke.p, -self.ku.p)
+
+    @property
+    def velocity_ned(self) -> tuple[float, float, float]:
+        return (self.kn.v, self.ke.v, -self.ku.v)
+
+    @property
+    def height_m(self) -> float:
+        return self.ku.p
+
+    def _update_r(self) -> None:
+        w, x, y, z = self.q
+        self.r = (
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        )
+
+
+def _finite(v: tuple[float, float, float]) -> bool:
+    return math.isfinite(v[0]) and math.isfinite(v[1]) and math.isfinite(v[2])
+
+
+def _delta_angle_body(q0: tuple[float, ...], q1: tuple[float, ...]) -> tuple[float, float, float]:
+    """Small-angle rotation vector (body frame) taking attitude q0 to q1: 2*vec(q0^-1 q1)."""
+    aw, ax, ay, az = q0[0], -q0[1], -q0[2], -q0[3]
+    bw, bx, by, bz = q1
+    w = aw * bw - ax * bx - ay * by - az * bz
+    x = aw * bx + ax * bw + ay * bz - az * by
+    y = aw * by - ax * bz + ay * bw + az * bx
+    z = aw * bz + ax * by - ay * bx + az * bw
+    s = 2.0 if w >= 0 else -2.0
+    return (s * x, s * y, s * z)

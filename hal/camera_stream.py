@@ -1,0 +1,449 @@
+"""Raw-frame camera stream over a fast UART: wire format, incremental parser, driver.
+
+The wire format is specified in docs/camera-stream.md (sync, version, seq, device mid-exposure
+time in us, exposure, size, pixel format, header CRC-32, payload CRC-32; little-endian). The
+board has its own clock; the driver maps it onto the host clock with ``ClockMapper`` using the
+time the last byte arrived minus the frame's wire time and the board's fixed tx delay.
+
+The reader thread and the bounded frame queue here are shared with ``hal.vc0706``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import struct
+import threading
+import zlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import serial
+
+from hal.interfaces import Clock
+from hal.timesync import ClockMapper
+from hal.tomlschema import rng
+from hal.types import NS_PER_S, DeviceHealth, Frame
+
+log = logging.getLogger(__name__)
+
+# --- wire format v1 (docs/camera-stream.md) -------------------------------------------------
+SYNC = b"\xc3\x3c\xa5\x5a"
+VERSION = 1
+PIXFMT_GRAY8 = 0
+BYTES_PER_PIXEL = {PIXFMT_GRAY8: 1}
+# sync, version, pixfmt, reserved, seq, t_mid_us, exposure_us, width, height, payload_len
+_HDR = struct.Struct("<4sBBHIQIHHI")
+_CRC = struct.Struct("<I")
+HEADER_LEN = _HDR.size + _CRC.size  # 36
+TRAILER_LEN = _CRC.size  # 4
+OVERHEAD = HEADER_LEN + TRAILER_LEN  # 40
+BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
+
+
+def encode_frame(
+    seq: int, t_mid_us: int, exposure_us: int, image: np.ndarray[Any, np.dtype[np.uint8]]
+) -> bytes:
+    """One frame on the wire; ``image`` is uint8 (height, width) grayscale."""
+    img = np.ascontiguousarray(image, dtype=np.uint8)
+    if img.ndim != 2:
+        raise ValueError(f"image must be 2-D (height, width), got shape {img.shape}")
+    height, width = img.shape
+    payload = img.tobytes()
+    hdr = _HDR.pack(
+        SYNC, VERSION, PIXFMT_GRAY8, 0, seq & 0xFFFFFFFF, t_mid_us & 0xFFFFFFFFFFFFFFFF,
+        exposure_us & 0xFFFFFFFF, width, height, len(payload),
+    )
+    return b"".join(
+        (hdr, _CRC.pack(zlib.crc32(hdr)), payload, _CRC.pack(zlib.crc32(payload)))
+    )
+
+
+def wire_time_ns(nbytes: int, baud: int) -> int:
+    return nbytes * BITS_PER_BYTE * NS_PER_S // baud
+
+
+class ParsedFrame(NamedTuple):
+    seq: int
+    t_mid_us: int
+    exposure_us: int
+    width: int
+    height: int
+    pixfmt: int
+    payload: bytes
+    wire_bytes: int  # whole frame on the wire, header and CRCs included
+
+
+@dataclass(slots=True)
+class ParserStats:
+    frames: int = 0
+    bytes_in: int = 0
+    bytes_skipped: int = 0  # bytes discarded that were not part of a delivered frame
+    resyncs: int = 0  # times the parser had to search for the sync word
+    bad_header: int = 0  # header CRC failed or header implausible
+    bad_payload: int = 0  # payload CRC failed
+    truncated: int = 0  # a valid header turned up inside a frame's claimed payload
+    gaps: int = 0  # sequence discontinuities
+    lost: int = 0  # frames missing according to the sequence numbers
+    restarts: int = 0  # sequence went backwards or jumped absurdly: board restarted
+
+    @property
+    def bad_data(self) -> int:
+        return self.bad_header + self.bad_payload + self.truncated
+
+
+class StreamParser:
+    """Incremental parser: ``feed(bytes) -> frames``. Never raises on any input."""
+
+    def __init__(self, max_width: int = 4096, max_height: int = 4096) -> None:
+        self.max_width = max_width
+        self.max_height = max_height
+        self.stats = ParserStats()
+        self._buf = bytearray()
+        self._scan = 0  # where to continue looking for a header inside a pending payload
+        self._last_seq: int | None = None
+
+    def reset(self) -> None:
+        """Forget partial data (after a reconnect); sequence tracking continues."""
+        self.stats.bytes_skipped += len(self._buf)
+        self._buf.clear()
+        self._scan = 0
+
+    def _discard(self, n: int) -> None:
+        del self._buf[:n]
+        self.stats.bytes_skipped += n
+        self._scan = 0
+
+    def _header(self, at: int) -> tuple[int, ...] | None:
+        """Fields of a valid, plausible header at ``at`` (len checked by caller), else None."""
+        raw = bytes(self._buf[at : at + HEADER_LEN])
+        (crc,) = _CRC.unpack_from(raw, _HDR.size)
+        if zlib.crc32(raw[: _HDR.size]) != crc:
+            return None
+        _, ver, fmt, reserved, seq, t_us, exp_us, w, h, plen = _HDR.unpack_from(raw)
+        bpp = BYTES_PER_PIXEL.get(fmt)
+        if (
+            ver != VERSION
+            or bpp is None
+            or reserved != 0
+            or not 1 <= w <= self.max_width
+            or not 1 <= h <= self.max_height
+            or plen != w * h * bpp
+        ):
+            return None
+        return seq, t_us, exp_us, w, h, fmt, plen
+
+    def _inner_header(self) -> int | None:
+        """Offset of a valid header after the start of the pending frame, if one has arrived."""
+        buf = self._buf
+        pos = max(1, self._scan)
+        while True:
+            j = buf.find(SYNC, pos)
+            if j < 0:
+                self._scan = max(1, len(buf) - len(SYNC) + 1)
+                return None
+            if j + HEADER_LEN > len(buf):
+                self._scan = j
+                return None
+            if self._header(j) is not None:
+                return j
+            pos = j + 1
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[ParsedFrame]:
+        st = self.stats
+        st.bytes_in += len(data)
+        buf = self._buf
+        buf += data
+        out: list[ParsedFrame] = []
+        while True:
+            i = buf.find(SYNC)
+            if i < 0:
+                keep = len(SYNC) - 1  # a sync word may be split across reads
+                if len(buf) > keep:
+                    st.resyncs += 1
+                    self._discard(len(buf) - keep)
+                break
+            if i > 0:
+                st.resyncs += 1
+                self._discard(i)
+            if len(buf) < HEADER_LEN:
+                break
+            hdr = self._header(0)
+            if hdr is None:
+                st.bad_header += 1
+                self._discard(1)
+                continue
+            seq, t_us, exp_us, w, h, fmt, plen = hdr
+            total = HEADER_LEN + plen + TRAILER_LEN
+            if len(buf) < total:
+                j = self._inner_header()
+                if j is None:
+                    break
+                st.truncated += 1
+                self._discard(j)
+                continue
+            with memoryview(buf) as mv:
+                payload = bytes(mv[HEADER_LEN : HEADER_LEN + plen])
+            (crc,) = _CRC.unpack_from(buf, HEADER_LEN + plen)
+            if zlib.crc32(payload) != crc:
+                st.bad_payload += 1
+                self._discard(1)
+                continue
+            del buf[:total]
+            self._scan = 0
+            self._count_seq(seq)
+            st.frames += 1
+            out.append(ParsedFrame(seq, t_us, exp_us, w, h, fmt, payload, total))
+        return out
+
+    def _count_seq(self, seq: int) -> None:
+        last = self._last_seq
+        self._last_seq = seq
+        if last is None:
+            return
+        d = (seq - last) & 0xFFFFFFFF
+        if d == 0 or d > 1 << 31:
+            self.stats.restarts += 1
+        elif d > 1:
+            self.stats.gaps += 1
+            self.stats.lost += d - 1
+
+
+# --- shared driver plumbing -----------------------------------------------------------------
+
+
+class SerialPort(Protocol):
+    """The part of ``serial.Serial`` the camera drivers use."""
+
+    baudrate: int
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def reset_input_buffer(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+PortSpec = str | Callable[[], SerialPort]
+
+
+def open_port(spec: PortSpec, baud: int, timeout_s: float) -> SerialPort:
+    """A port from a device path / pyserial URL (``loop://``), or from a factory."""
+    if callable(spec):
+        return spec()
+    port: SerialPort = serial.serial_for_url(spec, baudrate=baud, timeout=timeout_s)
+    return port
+
+
+SERIAL_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError)
+
+
+class FrameQueue:
+    """Bounded, drop-oldest; the reader thread puts, the control cycle drains."""
+
+    def __init__(self, maxlen: int) -> None:
+        self._q: deque[Frame] = deque()
+        self._max = max(1, maxlen)
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._lock:
+            if len(self._q) >= self._max:
+                self._q.popleft()
+                self.dropped += 1
+            self._q.append(frame)
+
+    def drain(self) -> list[Frame]:
+        with self._lock:
+            out = list(self._q)
+            self._q.clear()
+        return out
+
+
+class Backoff:
+    def __init__(self, lo_s: float, hi_s: float) -> None:
+        self.lo, self.hi = lo_s, hi_s
+        self.next_s = lo_s
+
+    def fail(self) -> float:
+        wait = self.next_s
+        self.next_s = min(self.hi, self.next_s * 2.0)
+        return wait
+
+    def ok(self) -> None:
+        self.next_s = self.lo
+
+
+# --- stream driver --------------------------------------------------------------------------
+
+
+@dataclass
+class StreamCameraSettings:
+    baud: int = field(default=3_000_000, metadata=rng(9600, 12_000_000))
+    width: int = field(default=96, metadata=rng(1, 4096))
+    height: int = field(default=72, metadata=rng(1, 4096))
+    rate_hz: float = field(default=30.0, metadata=rng(0.1, 1000))
+    focal_px: float = field(default=100.0, metadata=rng(1.0, None))
+    # board's delay from mid-exposure to the first byte on the wire (exposure/2 + readout)
+    fixed_latency_ns: int = field(default=2_000_000, metadata=rng(0, NS_PER_S))
+    read_timeout_s: float = field(default=0.05, metadata=rng(0.001, 1.0))
+    queue_len: int = field(default=8, metadata=rng(1, 1000))
+    reconnect_min_s: float = field(default=0.05, metadata=rng(0.001, 60))
+    reconnect_max_s: float = field(default=2.0, metadata=rng(0.001, 600))
+    # ~8.5 s at 30 Hz: with 64 points the hull-edge slope, extrapolated half a window, gave
+    # up to ~280 us error at 1 ms jitter (benchmarks/camera_stream.py); 256 stays < 100 us
+    clock_window: int = field(default=256, metadata=rng(2, 10_000))
+    clock_slew_ns_per_s: float = field(default=2_000_000.0, metadata=rng(0, None))
+    clock_step_ns: float = field(default=200_000_000.0, metadata=rng(1, None))
+
+    def validate(self) -> str:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            return "reconnect_max_s must be >= reconnect_min_s"
+        return ""
+
+
+class FrameTimestamper:
+    """Device mid-exposure time -> host time, from receive times of last bytes."""
+
+    def __init__(self, settings: StreamCameraSettings) -> None:
+        self.baud = settings.baud
+        self.fixed_latency_ns = settings.fixed_latency_ns
+        self.mapper = ClockMapper(
+            window=settings.clock_window,
+            slew_ns_per_s=settings.clock_slew_ns_per_s,
+            step_ns=settings.clock_step_ns,
+        )
+
+    def stamp(self, pf: ParsedFrame, t_rx_ns: int) -> Frame:
+        dev_ns = pf.t_mid_us * 1000
+        seen = t_rx_ns - wire_time_ns(pf.wire_bytes, self.baud) - self.fixed_latency_ns
+        self.mapper.observe(dev_ns, seen)
+        image = np.frombuffer(pf.payload, dtype=np.uint8).reshape(pf.height, pf.width)
+        return Frame(
+            t_ns=self.mapper.to_host(dev_ns), seq=pf.seq, t_rx_ns=t_rx_ns, image=image,
+            device_t_ns=dev_ns, exposure_ns=pf.exposure_us * 1000,
+        )
+
+
+class StreamCamera:
+    """hal.interfaces.Camera for the raw-frame stream. Frame images are read-only arrays."""
+
+    def __init__(
+        self, port: PortSpec, clock: Clock, settings: StreamCameraSettings | None = None,
+        name: str = "camera",
+    ) -> None:
+        self.settings = s = settings or StreamCameraSettings()
+        self.name = name
+        self.rate_hz = s.rate_hz
+        self.width = s.width
+        self.height = s.height
+        self.focal_px = s.focal_px
+        self._spec = port
+        self._clock = clock
+        self.parser = StreamParser(max_width=s.width, max_height=s.height)
+        self.stamper = FrameTimestamper(s)
+        self._queue = FrameQueue(s.queue_len)
+        self._health = DeviceHealth(connected=False, clock=self.stamper.mapper.stats)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._port: SerialPort | None = None
+        self._ever_connected = False
+        self._wrong_size = 0
+
+    # Camera protocol
+    def open(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-rx", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        t = self._thread
+        if t is not None:
+            t.join(timeout=5.0 + 2 * self.settings.read_timeout_s)
+            if t.is_alive():
+                log.error("%s: reader thread did not stop", self.name)
+        self._thread = None
+        self._close_port()
+        self._health.connected = False
+
+    def poll(self) -> list[Frame]:
+        return self._queue.drain()
+
+    def health(self) -> DeviceHealth:
+        h, ps = self._health, self.parser.stats
+        h.bad_data = ps.bad_data + self._wrong_size
+        h.lost = ps.lost + self._queue.dropped
+        h.overflows = self._queue.dropped
+        h.extra.update(
+            resyncs=ps.resyncs, bytes_skipped=ps.bytes_skipped, gaps=ps.gaps,
+            truncated=ps.truncated, bad_header=ps.bad_header, bad_payload=ps.bad_payload,
+            seq_restarts=ps.restarts, wrong_size=self._wrong_size,
+        )
+        return h
+
+    # reader thread
+    def _close_port(self) -> None:
+        port, self._port = self._port, None
+        if port is not None:
+            with contextlib.suppress(*SERIAL_ERRORS):
+                port.close()
+
+    def _connect(self, backoff: Backoff) -> bool:
+        s = self.settings
+        try:
+            self._port = open_port(self._spec, s.baud, s.read_timeout_s)
+        except SERIAL_ERRORS as exc:
+            self._health.note_error(f"open: {exc}")
+            self._stop.wait(backoff.fail())
+            return False
+        backoff.ok()
+        if self._ever_connected:
+            self._health.reconnects += 1
+            log.info("%s: reconnected", self.name)
+        self._ever_connected = True
+        self._health.connected = True
+        return True
+
+    def _run(self) -> None:
+        backoff = Backoff(self.settings.reconnect_min_s, self.settings.reconnect_max_s)
+        while not self._stop.is_set():
+            port = self._port
+            if port is None:
+                self._connect(backoff)
+                continue
+            try:
+                data = port.read(1)  # bounded by the port's timeout
+                if data:
+                    n = port.in_waiting
+                    if n:
+                        data += port.read(n)
+            except SERIAL_ERRORS as exc:
+                log.warning("%s: serial error, reopening: %s", self.name, exc)
+                self._health.note_error(f"read: {exc}")
+                self._health.connected = False
+                self._close_port()
+                self.parser.reset()
+                self._stop.wait(backoff.fail())
+                continue
+            if not data:
+                continue
+            t_rx = self._clock.now_ns()
+            for pf in self.parser.feed(data):
+                if pf.width != self.width or pf.height != self.height:
+                    self._wrong_size += 1
+                    continue
+                self._queue.put(self.stamper.stamp(pf, t_rx))
+                self._health.samples += 1
+        self._close_port()

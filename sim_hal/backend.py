@@ -1,0 +1,119 @@
+"""The simulated backend: a lockstep clock that steps the world, and the simulated devices.
+
+``SimClock.sleep_until(t)`` does not sleep: it advances simulated time to ``t`` in world
+steps, ticking every sensor model after each step. Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from hal.interfaces import Hal
+from hal.tomlschema import load, rng
+from hal.types import TruthState
+from sim_hal.faults import FaultSet
+from sim_hal.sensors import (
+    CameraModel,
+    ImuModel,
+    Noise,
+    RangeModel,
+    SimActuators,
+    SimCamera,
+    SimImu,
+    SimRangefinder,
+)
+from sim_hal.world import GRAVITY, VehicleParams, World
+
+T0_NS = 1_000_000_000  # sim time starts at 1 s, so nothing can assume t == 0 means "unset"
+
+
+@dataclass
+class SimSettings:
+    step_us: int = field(default=1000, metadata=rng(50, 10_000))
+    vehicle: VehicleParams = field(default_factory=VehicleParams)
+    imu: ImuModel = field(default_factory=ImuModel)
+    altimeter: RangeModel = field(default_factory=RangeModel)
+    camera: CameraModel = field(default_factory=CameraModel)
+
+
+def load_sim_settings(raw: dict[str, Any] | None, source: str) -> SimSettings:
+    return load(SimSettings, raw or {}, source, prefix="sim")
+
+
+class Ticked(Protocol):
+    def tick(self, t0: int, t1: int) -> None: ...
+
+
+class SimClock:
+    def __init__(self, world: World, step_ns: int) -> None:
+        self.world = world
+        self.step_ns = step_ns
+        self.tickers: list[Ticked] = []
+
+    def now_ns(self) -> int:
+        return self.world.t_ns
+
+    def sleep_until(self, t_ns: int) -> None:
+        self.advance_to(t_ns)
+
+    def consume(self, dt_ns: int) -> None:
+        """Simulated time passing while the caller works (models a slow call)."""
+        self.advance_to(self.world.t_ns + dt_ns)
+
+    def advance_to(self, t_ns: int) -> None:
+        w = self.world
+        step = self.step_ns
+        tickers = self.tickers
+        while w.t_ns < t_ns:
+            t0 = w.t_ns
+            w.step(min(step, t_ns - t0))
+            t1 = w.t_ns
+            for s in tickers:
+                s.tick(t0, t1)
+
+
+class WorldTruth:
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def truth(self) -> TruthState:
+        return self.world.truth()
+
+
+def make_renderer(settings: SimSettings, seed: int) -> tuple[
+        Callable[[tuple[float, float, float], npt.NDArray[np.float64]], npt.NDArray[np.uint8]],
+        float]:
+    from sim_hal.render import GroundTexture, PinholeCamera, render
+
+    cam = settings.camera
+    texture = GroundTexture(seed=seed, texel_m=cam.texel_m)
+    pinhole = PinholeCamera(width=cam.width, height=cam.height, hfov_deg=cam.hfov_deg)
+    buf = np.empty((cam.height, cam.width), dtype=np.uint8)
+
+    def draw(pos: tuple[float, float, float], r_wb: npt.NDArray[np.float64]
+             ) -> npt.NDArray[np.uint8]:
+        # a fresh array per frame: frames are queued and must not share a buffer
+        return render(texture, pinhole, pos, r_wb, out=buf).copy()
+
+    return draw, pinhole.focal_px
+
+
+def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int) -> Hal:
+    world = World(settings.vehicle, GRAVITY[planet], t0_ns=T0_NS)
+    clock = SimClock(world, settings.step_us * 1000)
+    rng_ = np.random.default_rng(seed)
+    # independent streams per device, so adding a sample to one never shifts another's noise
+    streams = [Noise(np.random.default_rng(s)) for s in rng_.integers(0, 2**63, size=4)]
+    renderer, focal = make_renderer(settings, seed)
+    imu = SimImu(world, settings.imu, faults, streams[0], clock.consume)
+    alt = SimRangefinder(world, settings.altimeter, faults, streams[1])
+    camera = SimCamera(world, settings.camera, faults, streams[2], renderer, focal)
+    motors = SimActuators(world, faults)
+    clock.tickers = [imu, alt, camera]
+    return Hal(backend="sim", clock=clock, imu=imu, rangefinder=alt, camera=camera,
+               actuators=motors, truth=WorldTruth(world))

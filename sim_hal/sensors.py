@@ -1,0 +1,383 @@
+"""Simulated sensors and actuators implementing the HAL device interfaces.
+
+Each model is ticked by the sim clock after every world step (``tick(t0, t1)``) and produces
+samples at its own rate on its own clock; ``poll()`` is what a driver would return. The IMU
+and the camera stamp through ``hal.timesync.ClockMapper`` exactly as the real drivers do, so
+the flight software sees estimated, not true, measurement times.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from hal.timesync import ClockMapper
+from hal.tomlschema import rng
+from hal.types import (
+    NS_PER_S,
+    ActuatorCommand,
+    DeviceHealth,
+    Frame,
+    ImuSample,
+    RangeSample,
+)
+from sim_hal.faults import FaultSet
+from sim_hal.world import World
+
+
+class Noise:
+    """Gaussian samples drawn in numpy blocks and handed out as Python floats (cheap)."""
+
+    def __init__(self, rng_: np.random.Generator, block: int = 8192) -> None:
+        self._rng = rng_
+        self._block = block
+        self._buf: list[float] = []
+        self._i = 0
+
+    def __call__(self) -> float:
+        if self._i >= len(self._buf):
+            self._buf = self._rng.standard_normal(self._block).tolist()
+            self._i = 0
+        v = self._buf[self._i]
+        self._i += 1
+        return v
+
+    def uniform(self) -> float:
+        return float(self._rng.random())
+
+
+@dataclass
+class ImuModel:
+    rate_hz: float = field(default=1000.0, metadata=rng(10, 8000))
+    rate_error_ppm: float = field(default=1500.0, metadata=rng(-50_000, 50_000))
+    accel_noise_mps2: float = field(default=0.03, metadata=rng(0, 5))
+    gyro_noise_rps: float = field(default=0.002, metadata=rng(0, 1))
+    accel_bias_max_mps2: float = field(default=0.05, metadata=rng(0, 5))
+    gyro_bias_max_rps: float = field(default=0.005, metadata=rng(0, 1))
+    temp_c: float = field(default=-20.0, metadata=rng(-120, 120))
+
+
+@dataclass
+class RangeModel:
+    rate_hz: float = field(default=50.0, metadata=rng(1, 500))
+    noise_m: float = field(default=0.02, metadata=rng(0, 5))
+    min_m: float = field(default=0.05, metadata=rng(0, 10))
+    max_m: float = field(default=40.0, metadata=rng(1, 1000))
+    latency_ms: float = field(default=3.0, metadata=rng(0, 100))
+
+
+@dataclass
+class CameraModel:
+    rate_hz: float = field(default=30.0, metadata=rng(1, 240))
+    width: int = field(default=160, metadata=rng(16, 1280))
+    height: int = field(default=120, metadata=rng(16, 960))
+    hfov_deg: float = field(default=100.0, metadata=rng(10, 150))
+    clock_offset_s: float = field(default=-0.731, metadata=rng(-1e6, 1e6))
+    clock_skew_ppm: float = field(default=40.0, metadata=rng(-10_000, 10_000))
+    latency_ms: float = field(default=18.0, metadata=rng(0, 1000))
+    latency_jitter_ms: float = field(default=1.0, metadata=rng(0, 100))
+    exposure_ms: float = field(default=2.0, metadata=rng(0.01, 100))
+    texel_m: float = field(default=0.04, metadata=rng(0.001, 10))
+    queue_len: int = field(default=4, metadata=rng(1, 100))
+
+
+class _Timed:
+    """Shared sim-device plumbing: name, health, open/close."""
+
+    name: str
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._health = DeviceHealth()
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def health(self) -> DeviceHealth:
+        return self._health
+
+
+class SimImu(_Timed):
+    def __init__(self, world: World, model: ImuModel, faults: FaultSet, noise: Noise,
+                 consume: Callable[[int], None], name: str = "imu") -> None:
+        super().__init__(name)
+        self.world = world
+        self.m = model
+        self.rate_hz = model.rate_hz
+        self.faults = faults
+        self.noise = noise
+        self._consume = consume
+        self._period_nom_ns = NS_PER_S / model.rate_hz
+        self._period_true_ns = self._period_nom_ns / (1.0 + model.rate_error_ppm * 1e-6)
+        self._next_ns = float(world.t_ns) + self._period_true_ns
+        self._seq = 0
+        self._fifo: list[tuple[int, int, tuple[float, float, float],
+                               tuple[float, float, float]]] = []
+        ab, gb = model.accel_bias_max_mps2, model.gyro_bias_max_rps
+        self.accel_bias = tuple(ab * (2 * noise.uniform() - 1) for _ in range(3))
+        self.gyro_bias = tuple(gb * (2 * noise.uniform() - 1) for _ in range(3))
+        self.mapper = ClockMapper(window=64, refit_every=25)
+        self._health.clock = self.mapper.stats
+        self._last_overflow_ns = -(2**62)
+
+    def tick(self, t0: int, t1: int) -> None:
+        if self._next_ns > t1:
+            return
+        w = self.world
+        stalled = self.faults.active("imu.stall", t1) is not None
+        nan = self.faults.active("imu.nan", t1) is not None
+        an, gn = self.m.accel_noise_mps2, self.m.gyro_noise_rps
+        n = self.noise
+        while self._next_ns <= t1:
+            t = int(self._next_ns)
+            self._next_ns += self._period_true_ns
+            if stalled:
+                continue
+            self._seq += 1
+            if nan:
+                nanv = float("nan")
+                self._fifo.append((self._seq, t, (nanv, nanv, nanv), (nanv, nanv, nanv)))
+                continue
+            fx, fy, fz = w.specific_force_body()
+            ox, oy, oz = w.omega
+            ab, gb = self.accel_bias, self.gyro_bias
+            self._fifo.append((
+                self._seq, t,
+                (fx + ab[0] + an * n(), fy + ab[1] + an * n(), fz + ab[2] + an * n()),
+                (ox + gb[0] + gn * n(), oy + gb[1] + gn * n(), oz + gb[2] + gn * n()),
+            ))
+
+    def poll(self) -> list[ImuSample]:
+        now = self.world.t_ns
+        delay = self.faults.active("loop.delay", now)
+        if delay is not None:
+            self._consume(int(delay["delay_ms"] * 1e6))
+            now = self.world.t_ns
+        h = self._health
+        bus = self.faults.active("imu.bus_errors", now)
+        if bus is not None and self.noise.uniform() < bus["rate"]:
+            h.note_error("EIO (errno 5) reading FIFO_COUNT")
+            return []
+        ovf = self.faults.active("imu.fifo_overflow", now)
+        if ovf is not None and now - self._last_overflow_ns >= ovf["interval_s"] * NS_PER_S:
+            self._last_overflow_ns = now
+            h.overflows += 1
+            h.resets += 1
+            h.lost += len(self._fifo)
+            self._fifo.clear()
+            return []
+        fifo = self._fifo
+        if not fifo:
+            return []
+        self._fifo = []
+        period = self._period_nom_ns
+        last_seq = fifo[-1][0]
+        # The newest sample was measured at most one period before this read.
+        self.mapper.observe(int(last_seq * period), now)
+        mapper = self.mapper
+        out = []
+        nanf = 0
+        for seq, _t_true, acc, gyr in fifo:
+            dev = int(seq * period)
+            if acc[0] != acc[0]:
+                nanf += 1
+            out.append(ImuSample(mapper.to_host(dev), seq, acc, gyr, self.m.temp_c, dev))
+        h.samples += len(out)
+        return out
+
+
+class SimRangefinder(_Timed):
+    def __init__(self, world: World, model: RangeModel, faults: FaultSet, noise: Noise,
+                 name: str = "altimeter") -> None:
+        super().__init__(name)
+        self.world = world
+        self.m = model
+        self.rate_hz = model.rate_hz
+        self.faults = faults
+        self.noise = noise
+        self._period = NS_PER_S / model.rate_hz
+        self._next_ns = float(world.t_ns) + self._period
+        self._seq = 0
+        self._pending: list[tuple[int, RangeSample]] = []
+
+    def tick(self, t0: int, t1: int) -> None:
+        if self._next_ns > t1:
+            return
+        w = self.world
+        m = self.m
+        while self._next_ns <= t1:
+            t = int(self._next_ns)
+            self._next_ns += self._period
+            if self.faults.active("altimeter.stall", t) is not None:
+                continue
+            self._seq += 1
+            cos_tilt = w.r[8]
+            if self.faults.active("altimeter.invalid", t) is not None:
+                d, ok = float("nan"), False
+            elif cos_tilt < 0.5:
+                d, ok = float("nan"), False
+            else:
+                d = -w.pos[2] / cos_tilt + m.noise_m * self.noise()
+                ok = m.min_m <= d <= m.max_m
+                if not ok:
+                    d = float("nan")
+            self._pending.append((t + int(m.latency_ms * 1e6), RangeSample(t, self._seq, d, ok)))
+
+    def poll(self) -> list[RangeSample]:
+        if not self._pending:
+            return []
+        now = self.world.t_ns
+        out = [s for due, s in self._pending if due <= now]
+        if out:
+            self._pending = [(due, s) for due, s in self._pending if due > now]
+            self._health.samples += len(out)
+            self._health.bad_data += sum(1 for s in out if not s.valid)
+        return out
+
+
+Renderer = Callable[[tuple[float, float, float], npt.NDArray[np.float64]], npt.NDArray[np.uint8]]
+
+
+class SimCamera(_Timed):
+    """A camera with its own clock (offset, skew) that renders the world at exposure time."""
+
+    def __init__(self, world: World, model: CameraModel, faults: FaultSet, noise: Noise,
+                 renderer: Renderer, focal_px: float, name: str = "camera") -> None:
+        super().__init__(name)
+        self.world = world
+        self.m = model
+        self.rate_hz = model.rate_hz
+        self.width, self.height = model.width, model.height
+        self.focal_px = focal_px
+        self.faults = faults
+        self.noise = noise
+        self.render = renderer
+        # camera clock: cam = cam0 + (t - t0) * rate; rate changes at a clock_skew fault
+        self._anchor_t = world.t_ns
+        self._anchor_cam = world.t_ns + model.clock_offset_s * NS_PER_S
+        self._rate = 1.0 + model.clock_skew_ppm * 1e-6
+        self._skew_applied: set[int] = set()
+        self._period_cam = NS_PER_S / model.rate_hz
+        self._next_cam = self._anchor_cam + self._period_cam
+        self._seq = 0
+        self._drop_left = 0
+        self._drops_done: set[int] = set()
+        self._pending: list[tuple[int, Frame]] = []
+        self._latency_ns = int(model.latency_ms * 1e6)
+        self.mapper = ClockMapper(window=90)
+        self._health.clock = self.mapper.stats
+
+    def _true_of_cam(self, cam: float) -> float:
+        return self._anchor_t + (cam - self._anchor_cam) / self._rate
+
+    def _apply_skew_faults(self, t: int) -> None:
+        for i, f in enumerate(self.faults.of_kind("camera.clock_skew")):
+            if i not in self._skew_applied and f.at_ns <= t:
+                self._skew_applied.add(i)
+                cam_now = self._anchor_cam + (f.at_ns - self._anchor_t) * self._rate
+                self._anchor_t, self._anchor_cam = f.at_ns, cam_now
+                self._rate += f["ppm"] * 1e-6
+
+    def tick(self, t0: int, t1: int) -> None:
+        self._apply_skew_faults(t1)
+        while True:
+            t_cap = self._true_of_cam(self._next_cam)
+            if t_cap > t1:
+                return
+            cam_t = self._next_cam
+            self._next_cam += self._period_cam
+            self._capture(int(t_cap), cam_t)
+
+    def _capture(self, t: int, cam_t: float) -> None:
+        fs = self.faults
+        if fs.active("camera.stall", t) is not None:
+            return  # no exposure, no sequence number: the camera is stuck
+        self._seq += 1
+        for i, f in enumerate(fs.of_kind("camera.drop")):
+            if i not in self._drops_done and f.at_ns <= t:
+                self._drops_done.add(i)
+                self._drop_left += int(f["count"])
+        if self._drop_left > 0:
+            self._drop_left -= 1
+            self._health.lost += 1  # the driver sees it later as a sequence gap
+            return
+        burst = fs.active("camera.burst_drop", t)
+        if burst is not None and self.noise.uniform() < burst["drop_prob"]:
+            return
+        w = self.world
+        dt = (t - w.t_ns) / NS_PER_S
+        pos = (w.pos[0] + w.vel[0] * dt, w.pos[1] + w.vel[1] * dt, w.pos[2] + w.vel[2] * dt)
+        r = np.array(w.r, dtype=np.float64).reshape(3, 3)
+        image = self.render(pos, r)
+        stamp = cam_t
+        for f in fs.of_kind("camera.stamp_shift"):
+            if f.active(t):
+                stamp += f["shift_s"] * NS_PER_S
+        lat = self._latency_ns + int(self.m.latency_jitter_ms * 1e6 * self.noise.uniform())
+        extra = fs.active("camera.latency", t)
+        if extra is not None:
+            lat += int(extra["extra_s"] * NS_PER_S)
+        frame = Frame(t, self._seq, t + lat, image, int(stamp), int(self.m.exposure_ms * 1e6))
+        self._pending.append((t + lat, frame))
+
+    def poll(self) -> list[Frame]:
+        if not self._pending:
+            return []
+        now = self.world.t_ns
+        out = []
+        keep = []
+        for due, fr in self._pending:
+            if due > now:
+                keep.append((due, fr))
+                continue
+            dev = fr.device_t_ns
+            assert dev is not None
+            self.mapper.observe(dev, fr.t_rx_ns - self._latency_ns)
+            out.append(fr._replace(t_ns=self.mapper.to_host(dev)))
+        self._pending = keep
+        if len(out) > self.m.queue_len:
+            self._health.overflows += 1
+            self._health.lost += len(out) - self.m.queue_len
+            out = out[-self.m.queue_len:]
+        self._health.samples += len(out)
+        return out
+
+
+class SimActuators(_Timed):
+    def __init__(self, world: World, faults: FaultSet, name: str = "motors") -> None:
+        super().__init__(name)
+        self.world = world
+        self.faults = faults
+        self.motor_count = len(world.cmd)
+        self.armed = False
+        self.last: tuple[float, ...] = (0.0,) * self.motor_count
+
+    def write(self, cmd: ActuatorCommand) -> None:
+        self.armed = cmd.armed
+        if not cmd.armed:
+            self.disarm()
+            return
+        motors = list(cmd.motors)
+        loss = self.faults.active("motor.loss", self.world.t_ns)
+        if loss is not None:
+            i = int(loss["motor"]) - 1
+            if i < len(motors):
+                motors[i] *= loss["efficiency"]
+        self.last = tuple(motors)
+        self.world.set_motor_commands(motors)
+
+    def disarm(self) -> None:
+        self.armed = False
+        self.last = (0.0,) * self.motor_count
+        self.world.set_motor_commands(self.last)
+
+
+def is_finite3(v: tuple[float, float, float]) -> bool:
+    return math.isfinite(v[0]) and math.isfinite(v[1]) and math.isfinite(v[2])

@@ -1,0 +1,269 @@
+"""Emulated VC0706 serial JPEG camera (REFERENCE.md "VC0706") behind a pty or a serial port.
+
+Answers the commands the driver uses, renders a frame from ``frame_source`` on freeze and
+serves it as a JPEG in chunks, paced at its baud. On a pty it reads the baud the driver set
+(``line_baud``) and ignores bytes sent at the wrong one, the way framing errors look to a
+real camera. Faults (``CameraFaults``) apply per reply: garbage before it, cut short, a byte
+short (the known field failure), a flipped data byte, no reply; ``timestamp_shift_ns`` delays
+the freeze acknowledgement (the host's only timestamp).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+import threading
+import time
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from sim_hal.camera_emulator import (
+    CameraFaults,
+    FrameSource,
+    HostNow,
+    PtyTransport,
+    Transport,
+    paced_write,
+)
+
+log = logging.getLogger(__name__)
+
+CMD, REPLY = 0x56, 0x76
+SIZES = {0x00: (640, 480), 0x11: (320, 240), 0x22: (160, 120)}
+DIVIDER_BAUDS = {0xAEC8: 9600, 0x56E4: 19200, 0x2AF2: 38400, 0x1C4C: 57600, 0x0DA6: 115200}
+SIZE_REG = bytes((0x04, 0x01, 0x00, 0x19))
+DEFAULT_BANNER = b"VC0703 1.00\r\nCtrl infr exist\r\nUser-defined sensor\r\n525\r\nInit end\r\n"
+SIZE_SETTLE_NS = 200_000_000  # a size change only takes after a pause (field reports)
+
+
+class Vc0706Emulator:
+    def __init__(
+        self,
+        frame_source: FrameSource,
+        *,
+        transport: Transport | None = None,
+        baud: int = 38400,
+        size_code: int = 0x00,
+        jpeg_quality: int = 85,
+        faults: CameraFaults | None = None,
+        seed: int = 0,
+        paced: bool = True,
+        host_now: HostNow = time.monotonic_ns,
+        version: bytes = b"VC0703 1.00",
+        banner: bytes = DEFAULT_BANNER,
+    ) -> None:
+        self.frame_source = frame_source
+        self.transport: Transport = transport if transport is not None else PtyTransport()
+        self.baud = baud
+        self.size_code = size_code
+        self.jpeg_quality = jpeg_quality
+        self.faults = faults or CameraFaults()
+        self.paced = paced
+        self.version = version
+        self.banner = banner
+        self.frozen: bytes | None = None
+        self.frozen_image: npt.NDArray[np.uint8] | None = None
+        self.t_freeze_ns = 0  # host time of the last freeze (what the driver's t_ns tracks)
+        self.commands = 0
+        self.faulted_replies = 0
+        self.mismatched_bytes = 0
+        self._pending_size: tuple[int, int] | None = None
+        self._rng = random.Random(seed)
+        self._now = host_now
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stall_until = 0
+        self._down_request: float | None = None
+        self._up_at: int | None = None
+
+    @property
+    def path(self) -> str:
+        return self.transport.path
+
+    def start(self) -> str:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="vc0706-emu", daemon=True)
+            self._thread.start()
+        return self.path
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self.transport.close()
+
+    def stall(self, duration_s: float) -> None:
+        """The camera hangs: commands are ignored until it recovers."""
+        self._stall_until = self._now() + round(duration_s * 1e9)
+
+    def disconnect(self, down_s: float | None = 0.5) -> None:
+        self._down_request = float("inf") if down_s is None else down_s
+
+    # --- main loop ------------------------------------------------------------------------
+    def _run(self) -> None:
+        buf = bytearray()
+        while not self._stop.is_set():
+            self._link_events()
+            data = self.transport.read(4096, 0.01)
+            if not data:
+                continue
+            line = self.transport.line_baud()
+            if line is not None and line != self.baud:
+                self.mismatched_bytes += len(data)
+                continue
+            if self._now() < self._stall_until:
+                continue
+            buf += data
+            self._parse(buf)
+
+    def _link_events(self) -> None:
+        now = self._now()
+        if self._down_request is not None:
+            down = self._down_request
+            self._down_request = None
+            self.transport.disconnect()
+            self._up_at = None if down == float("inf") else now + round(down * 1e9)
+        if self._up_at is not None and now >= self._up_at:
+            self._up_at = None
+            self.transport.reconnect()
+
+    def _parse(self, buf: bytearray) -> None:
+        while True:
+            i = buf.find(CMD)
+            if i < 0:
+                buf.clear()
+                return
+            del buf[:i]
+            if len(buf) < 4:
+                return
+            if buf[1] != 0x00:
+                del buf[:1]
+                continue
+            n = buf[3]
+            if len(buf) < 4 + n:
+                return
+            cmd, args = buf[2], bytes(buf[4 : 4 + n])
+            del buf[: 4 + n]
+            self.commands += 1
+            self._handle(cmd, args)
+
+    # --- replies --------------------------------------------------------------------------
+    def _write(self, data: bytes, t_start: int | None = None) -> None:
+        paced_write(
+            self.transport, data, self.baud, self._now() if t_start is None else t_start,
+            paced=self.paced, host_now=self._now,
+        )
+
+    def _faulty(self, reply: bytes, data_span: tuple[int, int] | None = None) -> bytes | None:
+        """Apply the fault switches to one reply; None means: do not answer."""
+        f, rng = self.faults, self._rng
+        out = reply
+        hit = False
+        if rng.random() < f.drop_prob:
+            self.faulted_replies += 1
+            return None
+        if data_span is not None and data_span[1] > data_span[0]:
+            lo, hi = data_span
+            if rng.random() < f.corrupt_prob:
+                i = rng.randrange(lo, hi)
+                out = out[:i] + bytes([out[i] ^ 0x5A]) + out[i + 1 :]
+                hit = True
+            if rng.random() < f.byte_short_prob or f.byte_short_count > 0:
+                f.byte_short_count = max(0, f.byte_short_count - 1)
+                i = rng.randrange(lo, hi)
+                out = out[:i] + out[i + 1 :]
+                hit = True
+        if rng.random() < f.truncate_prob:
+            out = out[: rng.randrange(1, len(out))]
+            hit = True
+        if rng.random() < f.garbage_prob:
+            out = rng.randbytes(rng.randint(1, max(1, f.garbage_max_bytes))) + out
+            hit = True
+        self.faulted_replies += hit
+        return out
+
+    def _ack(self, cmd: int, data: bytes = b"", status: int = 0) -> None:
+        reply = self._faulty(bytes((REPLY, 0x00, cmd, status, len(data))) + data)
+        if reply is not None:
+            self._write(reply)
+
+    def _effective_size(self) -> int:
+        p = self._pending_size
+        if p is not None and self._now() - p[1] >= SIZE_SETTLE_NS:
+            self.size_code = p[0]
+            self._pending_size = None
+        return self.size_code
+
+    def _render_jpeg(self) -> bytes:
+        w, h = SIZES[self._effective_size()]
+        img = np.ascontiguousarray(self.frame_source(self._now()), dtype=np.uint8)
+        pil = Image.fromarray(img, mode="L")
+        if pil.size != (w, h):
+            pil = pil.resize((w, h), Image.Resampling.BILINEAR)
+        self.frozen_image = np.asarray(pil, dtype=np.uint8)
+        out = io.BytesIO()
+        pil.save(out, format="JPEG", quality=self.jpeg_quality)
+        return out.getvalue()
+
+    def _handle(self, cmd: int, args: bytes) -> None:
+        if cmd == 0x26:  # reset
+            self._ack(cmd)
+            if self._pending_size is not None:
+                self.size_code = self._pending_size[0]
+                self._pending_size = None
+            self.frozen = None
+            self._stop.wait(0.01)
+            self._write(self.banner)
+        elif cmd == 0x11:  # version
+            self._ack(cmd, self.version)
+        elif cmd == 0x30 and args == SIZE_REG:  # read image size
+            self._ack(cmd, bytes((self._effective_size(),)))
+        elif cmd == 0x31 and args[:4] == SIZE_REG and len(args) == 5 and args[4] in SIZES:
+            self._effective_size()
+            self._pending_size = (args[4], self._now())
+            self._ack(cmd)
+        elif cmd == 0x36 and args in (b"\x00", b"\x03"):  # freeze / resume
+            if args == b"\x00":
+                self.t_freeze_ns = self._now()
+                self.frozen = self._render_jpeg()
+                shift = self.faults.timestamp_shift_ns
+                if shift > 0:
+                    self._stop.wait(shift / 1e9)
+            else:
+                self.frozen = None
+            self._ack(cmd)
+        elif cmd == 0x34:  # frame length
+            if self.frozen is None:
+                self.frozen = self._render_jpeg()
+            self._ack(cmd, len(self.frozen).to_bytes(4, "big"))
+        elif cmd == 0x32 and len(args) == 12:
+            self._read_fbuf(args)
+        elif cmd == 0x24 and len(args) == 3 and (args[1] << 8 | args[2]) in DIVIDER_BAUDS:
+            self._ack(cmd)
+            self.baud = DIVIDER_BAUDS[args[1] << 8 | args[2]]
+            self.transport.set_baud(self.baud)
+        else:
+            self._ack(cmd, status=3)
+
+    def _read_fbuf(self, args: bytes) -> None:
+        addr = int.from_bytes(args[2:6], "big")
+        n = int.from_bytes(args[6:10], "big")
+        delay_ns = int.from_bytes(args[10:12], "big") * 10_000
+        frame = self.frozen or b""
+        data = frame[addr : addr + n]
+        data += bytes(n - len(data))  # past the end the buffer reads as zeros
+        head = bytes((REPLY, 0x00, 0x32, 0x00, 0x00))
+        reply = self._faulty(head + data + head, (len(head), len(head) + n))
+        if reply is None:
+            return
+        t0 = self._now()
+        # header, then the configured delay before the data (the camera's own pacing)
+        self._write(reply[:5], t0)
+        if self.paced:
+            t0 += 5 * 10 * 1_000_000_000 // self.baud + delay_ns
+        self._write(reply[5:], t0)

@@ -1,0 +1,218 @@
+"""Rigid-body 6-DOF quadrotor in a flat world (NED world, FRD body, SI units).
+
+Plain-float Python on purpose: the world steps at 1 kHz and numpy's per-call overhead on
+3-vectors would cost more than the arithmetic. Semi-implicit Euler; quaternion attitude.
+
+Motor i sits at (x_i, y_i) in the body frame; its thrust T_i acts along body -z, so it makes a
+roll torque -y_i*T_i and a pitch torque x_i*T_i; its drag reaction gives yaw torque
+spin_i * yaw_moment_m * T_i. Commands are normalised thrust (0..1 of the motor's maximum),
+tracked with a first-order lag.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hal.tomlschema import rng
+from hal.types import NS_PER_S, TruthState
+
+GRAVITY = {"mars": 3.71, "earth": 9.81}
+
+# Quad X, PX4 motor order: front-right, rear-left, front-left, rear-right.
+QUAD_X_POSITIONS = ((1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0))
+QUAD_X_SPIN = (-1.0, -1.0, 1.0, 1.0)
+
+
+@dataclass
+class VehicleParams:
+    mass_kg: float = field(default=1.8, metadata=rng(0.05, 100))
+    arm_m: float = field(default=0.25, metadata=rng(0.02, 5))
+    inertia_kgm2: tuple[float, float, float] = field(
+        default=(0.03, 0.03, 0.05), metadata=rng(1e-5, 100)
+    )
+    thrust_to_weight: float = field(default=2.2, metadata=rng(1.1, 10))
+    motor_tau_s: float = field(default=0.03, metadata=rng(0.001, 0.5))
+    yaw_moment_m: float = field(default=0.02, metadata=rng(0.0, 1.0))
+    drag_linear: float = field(default=0.15, metadata=rng(0, 10))  # N per m/s
+    drag_quadratic: float = field(default=0.02, metadata=rng(0, 10))  # N per (m/s)^2
+    angular_damping: float = field(default=0.004, metadata=rng(0, 1))  # N m per rad/s
+    gear_height_m: float = field(default=0.15, metadata=rng(0.0, 2))
+    crash_speed_mps: float = field(default=2.0, metadata=rng(0.1, 20))
+    crash_tilt_deg: float = field(default=30.0, metadata=rng(1, 90))
+
+
+class World:
+    def __init__(self, params: VehicleParams, gravity: float, t0_ns: int = 0) -> None:
+        self.p = params
+        self.g = gravity
+        self.t_ns = t0_ns
+        n = len(QUAD_X_POSITIONS)
+        a = params.arm_m / math.sqrt(2.0)
+        self.motor_xy = tuple((x * a, y * a) for x, y in QUAD_X_POSITIONS)
+        self.motor_spin = QUAD_X_SPIN
+        self.max_thrust_n = params.thrust_to_weight * params.mass_kg * gravity / n
+        self.cmd = [0.0] * n
+        self.thrust = [0.0] * n
+        # state
+        self.pos = [0.0, 0.0, -params.gear_height_m]
+        self.vel = [0.0, 0.0, 0.0]
+        self.q = [1.0, 0.0, 0.0, 0.0]  # w, x, y, z; body -> world
+        self.omega = [0.0, 0.0, 0.0]  # body rates
+        self.accel = [0.0, 0.0, 0.0]  # world-frame kinematic acceleration of the last step
+        self.r = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # row-major body->world
+        self.on_ground = True
+        self.airborne_once = False
+        self.crashed = False
+        self.crash_reason = ""
+        self.touchdown_speed = 0.0
+        self.touchdowns = 0
+        self.max_tilt_deg = 0.0
+
+    # -- inputs -----------------------------------------------------------------------------
+    def set_motor_commands(self, cmd: tuple[float, ...] | list[float]) -> None:
+        for i, u in enumerate(cmd[: len(self.cmd)]):
+            self.cmd[i] = 0.0 if not (u > 0.0) else (1.0 if u > 1.0 else float(u))
+
+    # -- derived ----------------------------------------------------------------------------
+    def tilt_rad(self) -> float:
+        return math.acos(max(-1.0, min(1.0, self.r[8])))
+
+    def euler(self) -> tuple[float, float, float]:
+        w, x, y, z = self.q
+        roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
+        pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
+        yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
+        return roll, pitch, yaw
+
+    def specific_force_body(self) -> tuple[float, float, float]:
+        """What an ideal accelerometer at the body origin reads (m/s^2, FRD)."""
+        r = self.r
+        fx, fy, fz = self.accel[0], self.accel[1], self.accel[2] - self.g
+        return (
+            r[0] * fx + r[3] * fy + r[6] * fz,
+            r[1] * fx + r[4] * fy + r[7] * fz,
+            r[2] * fx + r[5] * fy + r[8] * fz,
+        )
+
+    def truth(self) -> TruthState:
+        roll, pitch, yaw = self.euler()
+        return TruthState(
+            t_ns=self.t_ns,
+            position_ned=(self.pos[0], self.pos[1], self.pos[2]),
+            velocity_ned=(self.vel[0], self.vel[1], self.vel[2]),
+            roll=roll,
+            pitch=pitch,
+            yaw=yaw,
+            on_ground=self.on_ground,
+            crashed=self.crashed,
+            crash_reason=self.crash_reason,
+            touchdown_speed_mps=self.touchdown_speed,
+            max_tilt_deg=self.max_tilt_deg,
+            airborne_once=self.airborne_once,
+        )
+
+    # -- dynamics ---------------------------------------------------------------------------
+    def step(self, dt_ns: int) -> None:
+        self.t_ns += dt_ns
+        if self.crashed:
+            return
+        dt = dt_ns / NS_PER_S
+        p = self.p
+        alpha = min(1.0, dt / p.motor_tau_s)
+        tmax = self.max_thrust_n
+        thrust = self.thrust
+        total = tau_x = tau_y = tau_z = 0.0
+        for i in range(len(thrust)):
+            t = thrust[i] + (self.cmd[i] * tmax - thrust[i]) * alpha
+            thrust[i] = t
+            mx, my = self.motor_xy[i]
+            total += t
+            tau_x -= my * t
+            tau_y += mx * t
+            tau_z += self.motor_spin[i] * p.yaw_moment_m * t
+        r = self.r
+        m = p.mass_kg
+        vx, vy, vz = self.vel
+        speed = math.sqrt(vx * vx + vy * vy + vz * vz)
+        kd = p.drag_linear + p.drag_quadratic * speed
+        ax = (-r[2] * total - kd * vx) / m
+        ay = (-r[5] * total - kd * vy) / m
+        az = (-r[8] * total - kd * vz) / m + self.g
+
+        if self.on_ground:
+            if az < 0.0:  # net lift: leave the ground
+                self.on_ground = False
+                self.airborne_once = True
+            else:
+                self.accel = [0.0, 0.0, 0.0]
+                self.vel = [0.0, 0.0, 0.0]
+                self.omega = [0.0, 0.0, 0.0]
+                self._level_keep_yaw()
+                return
+
+        self.accel = [ax, ay, az]
+        vx += ax * dt
+        vy += ay * dt
+        vz += az * dt
+        self.vel = [vx, vy, vz]
+        self.pos[0] += vx * dt
+        self.pos[1] += vy * dt
+        self.pos[2] += vz * dt
+
+        ix, iy, iz = p.inertia_kgm2
+        wx, wy, wz = self.omega
+        kw = p.angular_damping
+        dwx = (tau_x - kw * wx - (iz - iy) * wy * wz) / ix
+        dwy = (tau_y - kw * wy - (ix - iz) * wz * wx) / iy
+        dwz = (tau_z - kw * wz - (iy - ix) * wx * wy) / iz
+        wx += dwx * dt
+        wy += dwy * dt
+        wz += dwz * dt
+        self.omega = [wx, wy, wz]
+        qw, qx, qy, qz = self.q
+        h = 0.5 * dt
+        nw = qw + h * (-qx * wx - qy * wy - qz * wz)
+        nx = qx + h * (qw * wx + qy * wz - qz * wy)
+        ny = qy + h * (qw * wy - qx * wz + qz * wx)
+        nz = qz + h * (qw * wz + qx * wy - qy * wx)
+        inv = 1.0 / math.sqrt(nw * nw + nx * nx + ny * ny + nz * nz)
+        self.q = [nw * inv, nx * inv, ny * inv, nz * inv]
+        self._update_r()
+
+        tilt_deg = math.degrees(self.tilt_rad())
+        if tilt_deg > self.max_tilt_deg:
+            self.max_tilt_deg = tilt_deg
+        if self.pos[2] >= -p.gear_height_m and vz >= 0.0:
+            self._touchdown(speed=math.sqrt(vx * vx + vy * vy + vz * vz), tilt_deg=tilt_deg)
+
+    def _touchdown(self, speed: float, tilt_deg: float) -> None:
+        p = self.p
+        self.touchdowns += 1
+        self.touchdown_speed = max(self.touchdown_speed, speed)  # the hardest one counts
+        self.pos[2] = -p.gear_height_m
+        if speed > p.crash_speed_mps:
+            self.crashed = True
+            self.crash_reason = f"touchdown at {speed:.1f} m/s"
+        elif tilt_deg > p.crash_tilt_deg:
+            self.crashed = True
+            self.crash_reason = f"touchdown tilted {tilt_deg:.0f} deg"
+        self.on_ground = True
+        self.vel = [0.0, 0.0, 0.0]
+        self.accel = [0.0, 0.0, 0.0]
+        self.omega = [0.0, 0.0, 0.0]
+        if not self.crashed:
+            self._level_keep_yaw()
+
+    def _level_keep_yaw(self) -> None:
+        _, _, yaw = self.euler()
+        self.q = [math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)]
+        self._update_r()
+
+    def _update_r(self) -> None:
+        w, x, y, z = self.q
+        self.r = (
+            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        )
