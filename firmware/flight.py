@@ -84,7 +84,6 @@ class FlightSoftware:
         self._land_timer = 0.0
         self._alt_sp = 0.0
         self._dt = exec_stats.period_ns / NS_PER_S
-        self._last_imu_rx_ns = 0
         self.hover_thrust_n = cfg.vehicle.mass_kg * gravity
         self.on_event: Callable[[Event], None] | None = None
         self.on_cycle: Callable[[FlightSoftware, int], None] | None = None
@@ -117,7 +116,6 @@ class FlightSoftware:
         self.polls += 1
         nav, wd = self.nav, self.watchdog
         if imu:
-            self._last_imu_rx_ns = now
             wd.on_imu(imu, now)
             if nav.aligned:
                 nav.propagate(imu)
@@ -184,7 +182,7 @@ class FlightSoftware:
                 self._alt_sp = nav.height_m
                 self._set_mode(Mode.TAKEOFF, now)
             return (0.08,) * 4
-        if now - self._last_imu_rx_ns > IMU_LOST_S * NS_PER_S:
+        if now - nav.t_ns > IMU_LOST_S * NS_PER_S:
             # No attitude feedback: hold collective, no torque, until the IMU is back.
             thrust = self.ctrl.last_thrust
             return self.ctrl.mix(thrust, 0.0, 0.0, 0.0)

@@ -10,8 +10,20 @@ from __future__ import annotations
 
 
 class AxisKf:
-    __slots__ = ("b", "p", "pending_dt", "q_a", "q_b", "v",
-                 "p00", "p01", "p02", "p11", "p12", "p22")
+    __slots__ = (
+        "b",
+        "p",
+        "p00",
+        "p01",
+        "p02",
+        "p11",
+        "p12",
+        "p22",
+        "pending_dt",
+        "q_a",
+        "q_b",
+        "v",
+    )
 
     def __init__(self, accel_noise: float, bias_noise: float, p0: float = 0.0) -> None:
         self.p = p0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
+import termios
 import threading
 import zlib
 from collections import deque
@@ -243,7 +244,8 @@ def open_port(spec: PortSpec, baud: int, timeout_s: float) -> SerialPort:
     return port
 
 
-SERIAL_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError)
+# termios.error is not an OSError: pyserial lets it out of e.g. reset_input_buffer on a dead tty
+SERIAL_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
 
 
 class FrameQueue:
@@ -404,7 +406,7 @@ class StreamCamera:
         s = self.settings
         try:
             self._port = open_port(self._spec, s.baud, s.read_timeout_s)
-        except SERIAL_ERRORS as exc:
+        except Exception as exc:  # any failure to open is retried with backoff
             self._health.note_error(f"open: {exc}")
             self._stop.wait(backoff.fail())
             return False
@@ -429,8 +431,11 @@ class StreamCamera:
                     n = port.in_waiting
                     if n:
                         data += port.read(n)
-            except SERIAL_ERRORS as exc:
-                log.warning("%s: serial error, reopening: %s", self.name, exc)
+            except Exception as exc:  # the reader must outlive any port failure
+                if not isinstance(exc, SERIAL_ERRORS):
+                    log.exception("%s: unexpected error in reader", self.name)
+                else:
+                    log.warning("%s: serial error, reopening: %s", self.name, exc)
                 self._health.note_error(f"read: {exc}")
                 self._health.connected = False
                 self._close_port()
@@ -440,10 +445,18 @@ class StreamCamera:
             if not data:
                 continue
             t_rx = self._clock.now_ns()
-            for pf in self.parser.feed(data):
-                if pf.width != self.width or pf.height != self.height:
-                    self._wrong_size += 1
-                    continue
-                self._queue.put(self.stamper.stamp(pf, t_rx))
-                self._health.samples += 1
+            try:
+                self._deliver(data, t_rx)
+            except Exception:  # never expected; keep reading, count it
+                log.exception("%s: parser failure", self.name)
+                self._health.note_error("parser failure")
+                self.parser.reset()
         self._close_port()
+
+    def _deliver(self, data: bytes, t_rx: int) -> None:
+        for pf in self.parser.feed(data):
+            if pf.width != self.width or pf.height != self.height:
+                self._wrong_size += 1
+                continue
+            self._queue.put(self.stamper.stamp(pf, t_rx))
+            self._health.samples += 1

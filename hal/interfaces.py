@@ -94,15 +94,15 @@ class Hal:
         """Outputs off first, then everything else; never raises."""
         try:
             self.actuators.disarm()
-        except Exception:  # noqa: BLE001 - closing must reach every device
+        except Exception:
             pass
         for dev in self.devices():
             try:
                 dev.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass
         for closer in self.closers:
             try:
                 closer()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 pass

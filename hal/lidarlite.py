@@ -156,9 +156,9 @@ class LidarLiteV3:
         return out
 
     def _trigger(self, now: int) -> None:
-        self._seq += 1
-        bias = self._seq % self.settings.bias_every == 0
+        bias = (self._seq + 1) % self.settings.bias_every == 0
         self._write(ACQ_COMMAND, CMD_MEASURE_BIAS if bias else CMD_MEASURE)
+        self._seq += 1  # only once triggered: a failed write is retried next poll
         self._busy = True
         self._t_trigger = now
         # Absolute schedule; after a stall, restart from now rather than bursting to catch up.

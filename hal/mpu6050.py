@@ -209,7 +209,18 @@ class Mpu6050:
         self._due = 0
         self._tries = 0
         self._fails = 0
-        self._reset_state()
+        self._rem: int = 0  # frames known to remain in the FIFO after the last read
+        self._t_last_read: int = 0
+        self._next_counter: int = 0
+        self._resync: bool = True
+        self._have_counter: bool = False
+        self._last_host: int = 0
+        self._temp_ref: int | None = None
+        self._next_check: int = 0
+        self._next_stale_check: int = 0
+        self._last_data_ns: int = 0
+        self._stale_ns: int = int(20 * self._period_nom_ns)
+        self._oflow_counted: bool = False
 
     # -- Device protocol ------------------------------------------------------------------
 
@@ -285,20 +296,6 @@ class Mpu6050:
         return out
 
     # -- bring-up state machine -------------------------------------------------------------
-
-    def _reset_state(self) -> None:
-        self._rem: int = 0  # frames known to remain in the FIFO after the last read
-        self._t_last_read: int = 0
-        self._next_counter: int = 0
-        self._resync: bool = True
-        self._have_counter: bool = False
-        self._last_host: int = 0
-        self._temp_ref: int | None = None
-        self._next_check: int = 0
-        self._next_stale_check: int = 0
-        self._last_data_ns: int = 0
-        self._stale_ns: int = int(20 * self._period_nom_ns)
-        self._oflow_counted: bool = False
 
     def _start_init(self, due: int) -> None:
         self._running = False

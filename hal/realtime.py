@@ -82,8 +82,6 @@ class RealtimeClock:
         global _fallback_warned
         self.spin_ns = max(0, int(spin_ns))
         self.eintr = 0  # sleeps interrupted by a signal and resumed (telemetry, tests)
-        self._ts = _Timespec()
-        self._ts_ref = ctypes.byref(self._ts)
         libc = _load_libc() if use_libc else None
         self._nanosleep = libc.clock_nanosleep if libc is not None else None
         if self._nanosleep is None and not _fallback_warned:
@@ -119,21 +117,19 @@ class RealtimeClock:
     def _sleep_abs(self, t_ns: int) -> None:
         nanosleep = self._nanosleep
         assert nanosleep is not None
-        ts = self._ts
-        ts.tv_sec, ts.tv_nsec = divmod(t_ns, _NS_PER_S)
+        # A timespec per call (~0.5 us) keeps the clock safe to share between threads.
+        ts = _Timespec(*divmod(t_ns, _NS_PER_S))
+        ref = ctypes.byref(ts)
         while True:
             # clock_nanosleep returns the error number itself (it does not set errno).
-            rc = nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, self._ts_ref, None)
+            rc = nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, ref, None)
             if rc == 0:
                 return
-            if rc == errno.EINTR:
-                # The absolute deadline is unchanged, so resuming cannot stretch the cycle.
-                # Python-level signal handlers run here, between the two calls.
-                self.eintr += 1
-                continue
-            if rc == errno.EINVAL and t_ns < 0:
-                return  # a deadline before the epoch of CLOCK_MONOTONIC has passed
-            raise OSError(rc, f"clock_nanosleep: {os.strerror(rc)}")
+            if rc != errno.EINTR:
+                raise OSError(rc, f"clock_nanosleep: {os.strerror(rc)}")
+            # The absolute deadline is unchanged, so resuming cannot stretch the cycle.
+            # Python-level signal handlers run here, between the two calls.
+            self.eintr += 1
 
     @staticmethod
     def _sleep_rel(t_ns: int) -> None:

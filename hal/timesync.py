@@ -69,6 +69,15 @@ class ClockMapper:
             st.offset_ns = float(host_ns - device_ns)
             return
         st.residual_ns = host_ns - (self._h0 + (device_ns - self._d0) * (1.0 + self._skew))
+        if abs(st.residual_ns) > self._step:
+            # A step (the device stalled, restarted or reconnected): the old points describe
+            # another mapping, so start again from this one instead of fitting across both.
+            st.step_resets += 1
+            pts.clear()
+            pts.append((device_ns, host_ns))
+            self._d0, self._h0 = device_ns, float(host_ns)
+            st.offset_ns = float(host_ns - device_ns)
+            return
         self._since_fit += 1
         if self._since_fit < self._refit_every or len(pts) < 3:
             return

@@ -426,7 +426,9 @@ class Vc0706Camera:
             if self._port is None:
                 try:
                     self.connect()
-                except CONNECT_ERRORS as exc:
+                except Exception as exc:  # retried with backoff, never fatal
+                    if not isinstance(exc, CONNECT_ERRORS):
+                        log.exception("%s: unexpected error connecting", self.name)
                     self._health.note_error(f"connect: {exc}")
                     self._health.connected = False
                     self._stop.wait(backoff.fail())
@@ -453,8 +455,11 @@ class Vc0706Camera:
                     log.warning("%s: %d failed captures, re-initialising", self.name, failures)
                     self._close_port()
                 continue
-            except SERIAL_ERRORS as exc:
-                log.warning("%s: serial error, reopening: %s", self.name, exc)
+            except Exception as exc:  # the thread must outlive any port failure
+                if not isinstance(exc, SERIAL_ERRORS):
+                    log.exception("%s: unexpected error in capture", self.name)
+                else:
+                    log.warning("%s: serial error, reopening: %s", self.name, exc)
                 self._health.note_error(f"serial: {exc}")
                 self._health.lost += 1
                 self._health.connected = False

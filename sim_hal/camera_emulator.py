@@ -257,21 +257,24 @@ def paced_write(
 ) -> int:
     """Write ``data`` so its bytes leave no earlier than a UART at ``baud`` would send them.
 
-    Returns the host time the last byte was handed to the transport.
+    Returns the host time just before the last byte was handed to the transport.
     """
     if not paced:
+        t_last = host_now()
         transport.write(data)
-        return host_now()
+        return t_last
     sent = 0
+    t_last = host_now()
     while sent < len(data):
         end = min(len(data), sent + chunk)
         due = t_start_ns + end * 10 * 1_000_000_000 // baud
         delay = due - host_now()
         if delay > 0:
             time.sleep(delay / 1e9)
+        t_last = host_now()
         transport.write(data[sent:end])
         sent = end
-    return host_now()
+    return t_last
 
 
 def gradient_source(width: int, height: int) -> FrameSource:

@@ -28,7 +28,6 @@ FAULT_KINDS: dict[str, dict[str, tuple[float | None, float, float]]] = {
     "altimeter.stall": {},
     "altimeter.invalid": {},
     "loop.delay": {"delay_ms": (None, 0.0, 1000.0)},
-    "motor.loss": {"motor": (1, 1, 8), "efficiency": (0.0, 0.0, 1.0)},
 }
 
 INTEGER_PARAMS = {"count", "motor"}
@@ -76,7 +75,7 @@ def parse_faults(raw: Any, source: str, t0_ns: int = 0) -> list[Fault]:
         if dur is not None and dur <= 0:
             raise ConfigError(f"{source}: {where}.duration_s: must be > 0 (got {dur})")
         params: dict[str, float] = {}
-        for key, value in entry.items():
+        for key in entry:
             if key in ("kind", "at_s", "duration_s"):
                 continue
             if key not in spec:

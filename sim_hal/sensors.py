@@ -8,7 +8,6 @@ the flight software sees estimated, not true, measurement times.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +26,8 @@ from hal.types import (
 )
 from sim_hal.faults import FaultSet
 from sim_hal.world import World
+
+OBSERVE_EVERY = 25
 
 
 class Noise:
@@ -123,7 +124,10 @@ class SimImu(_Timed):
         ab, gb = model.accel_bias_max_mps2, model.gyro_bias_max_rps
         self.accel_bias = tuple(ab * (2 * noise.uniform() - 1) for _ in range(3))
         self.gyro_bias = tuple(gb * (2 * noise.uniform() - 1) for _ in range(3))
-        self.mapper = ClockMapper(window=64, refit_every=25)
+        # one observation every OBSERVE_EVERY polls: the fit window then spans seconds, which is
+        # what a skew estimate needs (64 polls would be 128 ms)
+        self.mapper = ClockMapper(window=64, step_ns=20_000_000)
+        self._polls = 0
         self._health.clock = self.mapper.stats
         self._last_overflow_ns = -(2**62)
 
@@ -180,14 +184,13 @@ class SimImu(_Timed):
         period = self._period_nom_ns
         last_seq = fifo[-1][0]
         # The newest sample was measured at most one period before this read.
-        self.mapper.observe(int(last_seq * period), now)
+        self._polls += 1
+        if self._polls % OBSERVE_EVERY == 1 or not self.mapper.valid:
+            self.mapper.observe(int(last_seq * period), now)
         mapper = self.mapper
         out = []
-        nanf = 0
         for seq, _t_true, acc, gyr in fifo:
             dev = int(seq * period)
-            if acc[0] != acc[0]:
-                nanf += 1
             out.append(ImuSample(mapper.to_host(dev), seq, acc, gyr, self.m.temp_c, dev))
         h.samples += len(out)
         return out
@@ -219,9 +222,7 @@ class SimRangefinder(_Timed):
                 continue
             self._seq += 1
             cos_tilt = w.r[8]
-            if self.faults.active("altimeter.invalid", t) is not None:
-                d, ok = float("nan"), False
-            elif cos_tilt < 0.5:
+            if self.faults.active("altimeter.invalid", t) is not None or cos_tilt < 0.5:
                 d, ok = float("nan"), False
             else:
                 d = -w.pos[2] / cos_tilt + m.noise_m * self.noise()
@@ -378,6 +379,3 @@ class SimActuators(_Timed):
         self.last = (0.0,) * self.motor_count
         self.world.set_motor_commands(self.last)
 
-
-def is_finite3(v: tuple[float, float, float]) -> bool:
-    return math.isfinite(v[0]) and math.isfinite(v[1]) and math.isfinite(v[2])

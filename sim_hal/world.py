@@ -184,9 +184,9 @@ class World:
         if tilt_deg > self.max_tilt_deg:
             self.max_tilt_deg = tilt_deg
         if self.pos[2] >= -p.gear_height_m and vz >= 0.0:
-            self._touchdown(speed=math.sqrt(vx * vx + vy * vy + vz * vz), tilt_deg=tilt_deg)
+            self._touchdown(math.sqrt(vx * vx + vy * vy + vz * vz), tilt_deg, dt)
 
-    def _touchdown(self, speed: float, tilt_deg: float) -> None:
+    def _touchdown(self, speed: float, tilt_deg: float, dt: float) -> None:
         p = self.p
         self.touchdowns += 1
         self.touchdown_speed = max(self.touchdown_speed, speed)  # the hardest one counts
@@ -198,8 +198,10 @@ class World:
             self.crashed = True
             self.crash_reason = f"touchdown tilted {tilt_deg:.0f} deg"
         self.on_ground = True
+        # The impact: the IMU must feel the stop, or dead reckoning believes it still descends.
+        vx, vy, vz = self.vel
+        self.accel = [-vx / dt, -vy / dt, -vz / dt]
         self.vel = [0.0, 0.0, 0.0]
-        self.accel = [0.0, 0.0, 0.0]
         self.omega = [0.0, 0.0, 0.0]
         if not self.crashed:
             self._level_keep_yaw()
