@@ -92,8 +92,20 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
     status_div = max(1, round(cfg.loop.rate_hz / cfg.loop.status_hz))
     truth = hal.truth
 
+    first_fault = setup.scenario.first_fault_s()
+    tilt_after_fault = [0.0]
+    vel_err_after_fault = [0.0]
+
     def cycle(now: int, index: int) -> bool:
         keep = fsw.cycle(now, index)
+        if truth is not None and first_fault is not None and index % 5 == 0 and \
+                fsw.mission_time(now) >= first_fault:
+            t = truth.truth()
+            tilt = math.degrees(math.acos(max(-1.0, min(1.0, math.cos(t.roll) * math.cos(t.pitch)))))
+            tilt_after_fault[0] = max(tilt_after_fault[0], tilt)
+            ev = fsw.nav.velocity_ned
+            verr = math.hypot(ev[0] - t.velocity_ned[0], ev[1] - t.velocity_ned[1])
+            vel_err_after_fault[0] = max(vel_err_after_fault[0], verr)
         if on_status is not None and index % status_div == 0:
             on_status(fsw.status_line(now))
         if truth is not None and truth.truth().crashed:
@@ -110,6 +122,10 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
     finally:
         hal.close()
     summary = summarize(setup, fsw, hal, time.perf_counter() - wall0)
+    summary["max_tilt_after_fault_deg"] = (round(tilt_after_fault[0], 3)
+                                           if first_fault is not None else None)
+    summary["max_velocity_error_after_fault_mps"] = (
+        round(vel_err_after_fault[0], 3) if first_fault is not None else None)
     return FlightResult(summary, fsw, hal)
 
 
@@ -127,12 +143,14 @@ def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float
         landed = truth.on_ground and truth.airborne_once and not truth.crashed
         crashed = truth.crashed
         touchdown = truth.touchdown_speed_mps
+        td_tilt = truth.touchdown_tilt_deg
         max_tilt = truth.max_tilt_deg
     else:
         pos = fsw.nav.position_ned
         landed = fsw.mode == Mode.LANDED
         crashed = False
         touchdown = float("nan")
+        td_tilt = float("nan")
         max_tilt = float("nan")
     if land_now_airborne:
         ref = fsw.land_now_pos
@@ -156,6 +174,8 @@ def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float
         "cycles": fsw.exec_stats.cycles,
         "overruns": fsw.exec_stats.overruns,
         "wall_s": round(wall_s, 3),
+        "touchdown_tilt_deg": round(td_tilt, 3),
+        "safe_landing": bool(landed and touchdown <= 1.0 and td_tilt <= 10.0),
         "timestamp_related": bool(trip and trip.check in TIMESTAMP_CHECKS),
         "final_mode": fsw.mode.name,
         "slips": fsw.exec_stats.slips,

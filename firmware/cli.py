@@ -91,9 +91,15 @@ def human_summary(s: dict[str, Any]) -> str:
         lines.append("  no LAND_NOW")
     verdict = "CRASHED" if s["crashed"] else ("landed safely" if s["landed"] else
                                               "NOT on the ground")
-    lines.append(f"  {verdict}: touchdown {s['touchdown_speed_mps']:.2f} m/s, max tilt "
-                 f"{s['max_tilt_deg']:.1f} deg, {s['final_position_error_m']:.2f} m from the "
+    lines.append(f"  {verdict}: touchdown {s['touchdown_speed_mps']:.2f} m/s tilted "
+                 f"{s['touchdown_tilt_deg']:.1f} deg, {s['final_position_error_m']:.2f} m from the "
                  f"{'LAND_NOW point' if s['land_now'] else 'planned landing point'}")
+    after = s.get("max_tilt_after_fault_deg")
+    lines.append(f"  max tilt in flight {s['max_tilt_deg']:.1f} deg"
+                 + (f", {after:.1f} deg after the first fault" if after is not None else ""))
+    verr = s.get("max_velocity_error_after_fault_mps")
+    if verr is not None:
+        lines.append(f"  velocity estimate off the truth by up to {verr:.2f} m/s after the fault")
     lines.append(f"  executive: {s['cycles']} cycles, {s['overruns']} overruns, "
                  f"{s['slips']} slips")
     return "\n".join(lines)

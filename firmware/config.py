@@ -93,13 +93,15 @@ class ContingencyConfig:
 
     enabled: bool = True
     learn_frames: int = field(default=30, metadata=rng(3, 10_000))
+    # clock fits must have a full window before their skew is worth a baseline
+    learn_min_clock_updates: int = field(default=64, metadata=rng(0, 100_000))
     frame_latency: CheckConfig = _check(0.008, 3)  # s off the learned baseline
     frame_interval: CheckConfig = _check(0.25, 1)  # fraction of the period, per sequence step
     frame_seq_gap: CheckConfig = _check(3, 1)  # frames lost in one gap
     frame_drop_burst: CheckConfig = _check(6, 1)  # frames lost within drop_window_s
     frame_nonmonotonic: CheckConfig = _check(0, 1)  # count of backwards stamps
     camera_clock_residual: CheckConfig = _check(0.005, 3)  # s
-    camera_clock_skew: CheckConfig = _check(150.0, 10)  # ppm off the learned camera-vs-IMU
+    camera_clock_skew: CheckConfig = _check(300.0, 10)  # ppm off the learned camera-vs-IMU
     imu_nonmonotonic: CheckConfig = _check(0, 1)
     imu_stale: CheckConfig = _check(0.02, 1)  # s since the newest IMU sample
     range_stale: CheckConfig = _check(0.3, 1)  # s

@@ -172,7 +172,9 @@ class Watchdog:
         learn = self.cfg.learn_frames
         if self.lat_baseline_ns is None:
             # skip the first frames while the clock mapping settles, then take medians
-            if self._frames_seen > learn:
+            settled = all(c is not None and c.updates >= self.cfg.learn_min_clock_updates
+                          for c in (cam_clock, imu_clock))
+            if self._frames_seen > learn and settled:
                 self._learn_lat.append(latency)
                 self._learn_skew.append(rel_skew)
             if len(self._learn_lat) >= learn:

@@ -26,8 +26,6 @@ from firmware.vision import FlowEstimator, body_velocity, derotation_gain
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
 
 MAX_IMU_DT_S = 0.02  # larger gaps are not integrated as if nothing happened
-RELEVEL_S = 1.5  # after a gap, trust the accelerometer more for this long
-RELEVEL_GAIN = 8.0
 
 
 @dataclass(slots=True)
@@ -72,7 +70,6 @@ class Navigator:
         self.last_vision_vel = (0.0, 0.0)
         self.last_flow = (0.0, 0.0, 0.0)
         self.range_ok_t_ns = 0
-        self.fast_align_until_ns = 0
 
     # -- alignment ------------------------------------------------------------------------
     def align(self, samples: list[ImuSample]) -> None:
@@ -126,9 +123,11 @@ class Navigator:
                 continue
             dt = (t - t_prev) / NS_PER_S
             if dt > MAX_IMU_DT_S:
-                # Rotation during the gap was never seen: re-level fast for a while.
+                # A gap (stall, rejected data): integrate this sample over one period only.
+                # Boosting the accelerometer correction after a gap was tried and is worse:
+                # the vehicle is usually braking then, and the boost pulls toward a false
+                # vertical.
                 dt = self.nominal_imu_dt
-                self.fast_align_until_ns = t + int(RELEVEL_S * NS_PER_S)
             t_prev = t
             dax += (w[0] - bx) * dt
             day += (w[1] - by) * dt
@@ -163,8 +162,7 @@ class Navigator:
             ie = self.int_err
             ie[0] += cfg.att_ki * ex * total
             ie[1] += cfg.att_ki * ey * total
-            gain = RELEVEL_GAIN if t_prev < self.fast_align_until_ns else 1.0
-            kp = cfg.att_kp * gain * total
+            kp = cfg.att_kp * total
             dax += kp * ex + ie[0] * total
             day += kp * ey + ie[1] * total
             daz += kp * ez

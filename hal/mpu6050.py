@@ -17,7 +17,12 @@ mid-read and lose it silently, so if that ever happens the FIFO is reset and the
 Timestamps: the chip has none. Device time is the driver's sample counter * nominal period;
 each poll gives one observation (the newest frame in the FIFO was measured at most one
 period before the count latched) and ``hal.timesync.ClockMapper`` fits offset and skew by the
-lower envelope and slews; every sample is stamped through that mapping.
+lower envelope and slews; every sample is stamped through that mapping. The mapper is fed
+the lowest observation of each ~32 ms block, so its window spans seconds at little cost. The
+phase information comes from where the chip's samples fall against the poll times: real
+scheduling jitter spreads that well, but a perfectly periodic (lock-step simulated) poll with a
+rate error of only ~0.1 % sweeps the phase slowly, and until a whole sweep fits the window the
+stamps can be off by up to one sample period.
 """
 
 from __future__ import annotations
@@ -221,6 +226,9 @@ class Mpu6050:
         self._last_data_ns: int = 0
         self._stale_ns: int = int(20 * self._period_nom_ns)
         self._oflow_counted: bool = False
+        self._bad_streak = 0
+        self._combined = s.combined_read
+        self._extra["combined_read"] = 1.0 if s.combined_read else 0.0
 
     # -- Device protocol ------------------------------------------------------------------
 
@@ -321,7 +329,11 @@ class Mpu6050:
             self._write(PWR_MGMT_1, PWR_DEVICE_RESET)
             self._step, self._due, self._tries = "wait_reset", now + 1_000_000, 0
         elif self._step == "wait_reset":
-            if self._read(PWR_MGMT_1) & PWR_DEVICE_RESET:
+            try:
+                resetting = bool(self._read(PWR_MGMT_1) & PWR_DEVICE_RESET)
+            except OSError:
+                resetting = True  # a chip may not answer while it resets
+            if resetting:
                 self._tries += 1
                 if self._tries > 100:
                     raise OSError(errno.EIO, "DEVICE_RESET did not clear")
@@ -377,7 +389,7 @@ class Mpu6050:
 
     def _read_fifo(self, now: int) -> list[ImuSample]:
         f = self._frame
-        if self.settings.combined_read:
+        if self._combined:
             k = self._safe_frames(now)
             raw = self._burst(FIFO_COUNT_H, 2 + k * f)
             count = (raw[0] << 8) | raw[1]
@@ -393,9 +405,7 @@ class Mpu6050:
             self._overflow(now, count)
             return []
         if count % f:
-            self._health.bad_data += 1
-            log.warning("%s: FIFO count %d not a multiple of %d: misaligned", self.name, count, f)
-            self._fifo_reset(now)
+            self._misaligned(now, f"FIFO count {count} not a multiple of {f}")
             return []
         have = count // f
         if have < k:
@@ -410,6 +420,19 @@ class Mpu6050:
             return []
         return self._decode(now, data, k)
 
+    def _misaligned(self, now: int, why: str) -> None:
+        self._health.bad_data += 1
+        self._bad_streak += 1
+        log.warning("%s: %s: misaligned, FIFO reset", self.name, why)
+        self._fifo_reset(now)
+        if self._combined and self._bad_streak >= 3:
+            # The one-burst read relies on the register pointer staying on FIFO_R_W; a chip
+            # that does not behave so shows up as misalignment every time.
+            self._combined = False
+            self._extra["combined_read"] = 0.0
+            log.warning("%s: repeated misalignment: falling back to count-then-data reads",
+                        self.name)
+
     def _overflow(self, now: int, count: int) -> None:
         self._health.overflows += 1
         self._health.resets += 1
@@ -421,12 +444,11 @@ class Mpu6050:
         raw = np.frombuffer(data, dtype=">i2").reshape(k, self._frame // 2)
         temps = raw[:, 3] if self.settings.temp_in_fifo else None
         if temps is not None and self._temp_ref is not None and (
-            np.max(np.abs(temps.astype(np.int32) - self._temp_ref)) > TEMP_TOLERANCE_LSB
+            self._temp_off(temps) and self._temp_off(temps, refresh=True)
         ):
-            self._health.bad_data += 1
-            log.warning("%s: FIFO temperature disagrees with TEMP_OUT: misaligned", self.name)
-            self._fifo_reset(now)
+            self._misaligned(now, "FIFO temperature disagrees with TEMP_OUT")
             return []
+        self._bad_streak = 0
         accel = raw[:, 0:3] @ self._accel_m
         g = self._gyro_col
         gyro = raw[:, g : g + 3] @ self._gyro_m
@@ -471,6 +493,16 @@ class Mpu6050:
         self._last_data_ns = now
         self._health.samples += k
         return out
+
+    def _temp_off(self, temps: npt.NDArray[np.int16], refresh: bool = False) -> bool:
+        """Does any frame's temperature disagree with TEMP_OUT? On suspicion the register
+        is read afresh first: the reference may predate the first sample after a reset."""
+        if refresh:
+            hi, lo = self._read_block(TEMP_OUT_H, 2)
+            t = (hi << 8) | lo
+            self._temp_ref = t - 0x10000 if t & 0x8000 else t
+        ref = self._temp_ref if self._temp_ref is not None else 0
+        return bool(np.max(np.abs(temps.astype(np.int32) - ref)) > TEMP_TOLERANCE_LSB)
 
     def _observe(self, dev: int, host: int, now: int) -> None:
         """Feed the mapper the lowest observation of each block of polls (relative to the

@@ -98,5 +98,6 @@ class TruthState:
     crashed: bool
     crash_reason: str
     touchdown_speed_mps: float  # the hardest touchdown so far
+    touchdown_tilt_deg: float  # the most tilted touchdown so far
     max_tilt_deg: float  # largest tilt seen while airborne
     airborne_once: bool

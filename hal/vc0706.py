@@ -183,10 +183,8 @@ class Vc0706Camera:
         port = self._p()
         buf = b""
         while len(buf) < n:
-            chunk = port.read(n - len(buf))
-            if chunk:
-                buf += chunk
-            elif self._clock.now_ns() >= deadline_ns:
+            buf += port.read(n - len(buf))
+            if len(buf) < n and self._clock.now_ns() >= deadline_ns:
                 break
         return buf
 
@@ -208,7 +206,8 @@ class Vc0706Camera:
         want = bytes((REPLY, SERIAL_NO, cmd))
         buf = self._read_exact(5, deadline_ns)
         while len(buf) < 5 or buf[:3] != want:
-            if len(buf) < 5:
+            if len(buf) < 5 or self._clock.now_ns() >= deadline_ns:
+                # the second case: a line babbling garbage (wrong baud, noise) must not hold us
                 raise Vc0706Error(f"cmd {cmd:#04x}: no reply")
             i = buf.find(want[:1], 1)
             skip = i if i > 0 else len(buf)

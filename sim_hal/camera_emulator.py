@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import select
+import signal
 import sys
 import termios
 import threading
@@ -306,6 +307,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # imported here: both emulator modules import this one
     from sim_hal.camera_stream_emu import StreamCameraEmulator
@@ -329,6 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         emu = Vc0706Emulator(gradient_source(640, 480), transport=transport, baud=baud,
                              faults=faults, seed=args.seed)
+    # SIGTERM (and a SIGINT a non-interactive shell set to ignore) end the run cleanly too
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     emu.start()
     sys.stdout.write(f"{transport.path}\n")
     sys.stdout.flush()

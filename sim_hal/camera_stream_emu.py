@@ -147,6 +147,12 @@ class StreamCameraEmulator:
         if rng.random() < f.drop_prob:
             return
         image = np.ascontiguousarray(self.frame_source(t_mid), dtype=np.uint8)
+        if not self._wait_until(t_mid + self.tx_delay_ns):
+            return
+        # A board's first byte leaves exactly tx_delay after mid-exposure; this thread wakes a
+        # little late, so the exposure is taken to have been that much later (truth follows).
+        t_start = self._now()
+        t_mid = t_start - self.tx_delay_ns
         t_dev_us = (self.clock.device_ns(t_mid) + f.timestamp_shift_ns) // 1000
         data = encode_frame(seq, t_dev_us, self.exposure_us, image)
         fault = ""
@@ -166,11 +172,7 @@ class StreamCameraEmulator:
             n = rng.randint(1, max(1, f.garbage_max_bytes))
             data = rng.randbytes(n) + data
             fault = fault or "garbage"  # the frame itself is intact after the garbage
-        t_tx = t_mid + self.tx_delay_ns
-        if not self._wait_until(t_tx):
-            return
         t_last = paced_write(
-            self.transport, data, self.baud, max(t_tx, self._now()), paced=self.paced,
-            host_now=self._now,
+            self.transport, data, self.baud, t_start, paced=self.paced, host_now=self._now
         )
         self.sent.append(SentFrame(seq, t_mid, t_dev_us, t_last, image, fault))

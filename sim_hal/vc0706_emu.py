@@ -65,6 +65,7 @@ class Vc0706Emulator:
         self.version = version
         self.banner = banner
         self.frozen: bytes | None = None
+        self.last_jpeg_len = 0
         self.frozen_image: npt.NDArray[np.uint8] | None = None
         self.t_freeze_ns = 0  # host time of the last freeze (what the driver's t_ns tracks)
         self.commands = 0
@@ -208,6 +209,7 @@ class Vc0706Emulator:
         self.frozen_image = np.asarray(pil, dtype=np.uint8)
         out = io.BytesIO()
         pil.save(out, format="JPEG", quality=self.jpeg_quality)
+        self.last_jpeg_len = out.tell()
         return out.getvalue()
 
     def _handle(self, cmd: int, args: bytes) -> None:

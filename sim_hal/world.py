@@ -66,6 +66,7 @@ class World:
         self.crashed = False
         self.crash_reason = ""
         self.touchdown_speed = 0.0
+        self.touchdown_tilt_deg = 0.0
         self.touchdowns = 0
         self.max_tilt_deg = 0.0
 
@@ -108,6 +109,7 @@ class World:
             crashed=self.crashed,
             crash_reason=self.crash_reason,
             touchdown_speed_mps=self.touchdown_speed,
+            touchdown_tilt_deg=self.touchdown_tilt_deg,
             max_tilt_deg=self.max_tilt_deg,
             airborne_once=self.airborne_once,
         )
@@ -190,6 +192,7 @@ class World:
         p = self.p
         self.touchdowns += 1
         self.touchdown_speed = max(self.touchdown_speed, speed)  # the hardest one counts
+        self.touchdown_tilt_deg = max(self.touchdown_tilt_deg, tilt_deg)
         self.pos[2] = -p.gear_height_m
         if speed > p.crash_speed_mps:
             self.crashed = True
