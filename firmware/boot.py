@@ -101,7 +101,8 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
         if truth is not None and first_fault is not None and index % 5 == 0 and \
                 fsw.mission_time(now) >= first_fault:
             t = truth.truth()
-            tilt = math.degrees(math.acos(max(-1.0, min(1.0, math.cos(t.roll) * math.cos(t.pitch)))))
+            cos_tilt = max(-1.0, min(1.0, math.cos(t.roll) * math.cos(t.pitch)))
+            tilt = math.degrees(math.acos(cos_tilt))
             tilt_after_fault[0] = max(tilt_after_fault[0], tilt)
             ev = fsw.nav.velocity_ned
             verr = math.hypot(ev[0] - t.velocity_ned[0], ev[1] - t.velocity_ned[1])

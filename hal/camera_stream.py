@@ -310,6 +310,13 @@ class StreamCameraSettings:
     def validate(self) -> str:
         if self.reconnect_max_s < self.reconnect_min_s:
             return "reconnect_max_s must be >= reconnect_min_s"
+        wire_s = (OVERHEAD + self.width * self.height) * BITS_PER_BYTE / self.baud
+        if wire_s * self.rate_hz > 1.0:
+            return (
+                f"a {self.width}x{self.height} frame takes {wire_s * 1e3:.1f} ms at {self.baud} "
+                f"baud, longer than the {self.rate_hz:g} Hz frame period: raise baud, lower "
+                "rate_hz or the size"
+            )
         return ""
 
 

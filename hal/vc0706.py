@@ -363,7 +363,7 @@ class Vc0706Camera:
         return Frame(t_ns=t_ns, seq=seq, t_rx_ns=t_rx, image=image)
 
     def identify(self) -> dict[str, str | int]:
-        """What the bench command prints; call only while the capture thread is not running."""
+        """What the bench command prints (cached at the last init, no serial traffic)."""
         return {"version": self.version_text, "baud": self._line_baud,
                 "size": f"{self.width}x{self.height}", "banner": self.banner.strip()}
 

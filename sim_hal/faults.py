@@ -66,9 +66,11 @@ def parse_faults(raw: Any, source: str, t0_ns: int = 0) -> list[Fault]:
             raise ConfigError(f"{source}: {where}.kind: missing or not a string")
         if kind not in FAULT_KINDS:
             known = ", ".join(sorted(FAULT_KINDS))
-            raise ConfigError(f"{source}: {where}.kind: unknown fault kind {kind!r} (known: {known})")
+            raise ConfigError(
+                f"{source}: {where}.kind: unknown fault kind {kind!r} (known: {known})")
         spec = FAULT_KINDS[kind]
         at_s = _number(entry, "at_s", where, source, required=True)
+        assert at_s is not None  # required=True raised otherwise
         if at_s < 0:
             raise ConfigError(f"{source}: {where}.at_s: must be >= 0 (got {at_s})")
         dur = _number(entry, "duration_s", where, source, required=False)

@@ -122,8 +122,12 @@ def test_stream_stall_and_timestamp_shift_are_visible(stream_pair) -> None:  # t
     emu.faults.timestamp_shift_ns = 20_000_000  # every later frame claims to be 20 ms younger
     after = collect(cam, lambda fr: len(fr) >= 10)
     emu.faults.timestamp_shift_ns = 0
-    assert after[0].seq == before[-1].seq + 1 and cam.health().lost == 0
-    assert after[0].t_rx_ns - before[-1].t_rx_ns > 200_000_000
+    # a frame already on the wire when stall() was called may arrive first: look for the
+    # time gap anywhere across the boundary, and no sequence gap at all
+    span = [before[-1], *after]
+    assert all(b.seq == a.seq + 1 for a, b in zip(span, span[1:], strict=False))
+    assert cam.health().lost == 0
+    assert max(b.t_rx_ns - a.t_rx_ns for a, b in zip(span, span[1:], strict=False)) > 200_000_000
     lat_before = sorted(f.t_rx_ns - f.t_ns for f in before[-10:])[5]
     lat_after = sorted(f.t_rx_ns - f.t_ns for f in after[:10])[5]
     # the lie shows as a latency drop the watchdog can see, not absorbed by the mapping at once

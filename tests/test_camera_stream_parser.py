@@ -26,6 +26,7 @@ from hal.camera_stream import (
     encode_frame,
     wire_time_ns,
 )
+from hal.tomlschema import ConfigError, load
 from hal.types import Frame
 
 
@@ -223,6 +224,13 @@ def test_timestamper_maps_skewed_device_clock_through_jitter() -> None:
     assert abs(errs[0]) < 1_100_000
     assert max(abs(e) for e in errs[-100:]) < 100_000
     assert ts.mapper.stats.skew_ppm == pytest.approx(-200, abs=20)
+
+
+def test_settings_reject_frames_that_cannot_fit_the_line() -> None:
+    with pytest.raises(ConfigError, match=r"hil.toml: camera: a 160x120 frame takes 64.1 ms"):
+        load(StreamCameraSettings, {"width": 160, "height": 120}, "hil.toml", "camera")
+    ok = load(StreamCameraSettings, {"width": 160, "height": 120, "baud": 6_000_000}, "x", "c")
+    assert ok.baud == 6_000_000
 
 
 def test_frame_queue_drops_oldest_and_counts() -> None:
