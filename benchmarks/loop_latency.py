@@ -7,6 +7,9 @@ p99_ours / p99_cyclictest, then one JSON line. Wake-up latency = actual wake min
 
     python benchmarks/loop_latency.py              # 60 s per run (8 runs)
     python benchmarks/loop_latency.py --quick      # 2.5 s per run, ~25 s in all
+
+Each scenario alternates ours and cyclictest in chunks (one per 10 s, at least 2; --quick 5),
+so that background load that comes and goes (a shared machine) hits both alike.
     python benchmarks/loop_latency.py --cycle pkg.mod:one_cycle   # a real cycle's work
 
 Needs root (or CAP_SYS_NICE + RLIMIT_MEMLOCK) for the SCHED_FIFO runs, and the Debian packages
@@ -68,54 +71,80 @@ def _load_cycle(spec: str | None, work_us: int) -> Callable[[], object]:
     return busy
 
 
+class OursAccum:
+    """Our loop's figures, accumulated over the chunks of one scenario."""
+
+    def __init__(self) -> None:
+        self.wake = LatencyHistogram("wake")
+        self.cycle = LatencyHistogram("cycle")
+        self.overruns = self.slips = self.gc_in_slack = 0
+
+    def result(self) -> dict[str, Any]:
+        return {"wake": self.wake.summary(), "cycle": self.cycle.summary(),
+                "overruns": self.overruns, "slips": self.slips, "gc_in_slack": self.gc_in_slack}
+
+
 def run_ours(
-    clock: RealtimeClock, cycles: int, cycle: Callable[[], object], gc_policy: GcPolicy
-) -> dict[str, Any]:
+    clock: RealtimeClock, cycles: int, cycle: Callable[[], object], gc_policy: GcPolicy,
+    acc: OursAccum,
+) -> None:
     """The executive's timing skeleton: absolute deadlines, deadline += period, slips
     counted and skipped (never drift)."""
     now = clock.now_ns
-    wake = LatencyHistogram("wake")
-    cycle_t = LatencyHistogram("cycle")
-    overruns = slips = gc_runs = 0
+    wake_add = acc.wake.add
+    cycle_add = acc.cycle.add
     deadline = now() + PERIOD_NS
     for _ in range(cycles):
         clock.sleep_until(deadline)
         t_wake = now()
-        wake.add(t_wake - deadline)
+        wake_add(t_wake - deadline)
         cycle()
         t_end = now()
-        cycle_t.add(t_end - t_wake)
+        cycle_add(t_end - t_wake)
         deadline += PERIOD_NS
         if t_end > deadline:
-            overruns += 1
+            acc.overruns += 1
             missed = (t_end - deadline) // PERIOD_NS
-            slips += missed
+            acc.slips += missed
             deadline += missed * PERIOD_NS
         elif gc_policy.slack(deadline - t_end) >= 0:
-            gc_runs += 1
-    return {
-        "wake": wake.summary(),
-        "cycle": cycle_t.summary(),
-        "overruns": overruns,
-        "slips": slips,
-        "gc_in_slack": gc_runs,
-    }
+            acc.gc_in_slack += 1
 
 
-def _hist_percentile(hist: dict[int, int], total: int, max_us: float, p: float) -> float:
-    """cyclictest's 1-us histogram; samples beyond its range (overflows) count as max."""
-    rank = max(1, -(-round(p * 1_000_000) * total // 100_000_000))
-    seen = 0
-    for us in sorted(hist):
-        seen += hist[us]
-        if seen >= rank:
-            return float(us)
-    return max_us
+class CyclictestAccum:
+    """cyclictest's 1-us histogram and totals, summed over the chunks of one scenario."""
+
+    def __init__(self) -> None:
+        self.hist: dict[int, int] = {}
+        self.total = 0
+        self.sum_us = 0.0
+        self.max_us = 0.0
+
+    def percentile(self, p: float) -> float:
+        # Samples beyond the histogram's range (overflows) count as the maximum.
+        rank = max(1, -(-round(p * 1_000_000) * self.total // 100_000_000))
+        seen = 0
+        for us in sorted(self.hist):
+            seen += self.hist[us]
+            if seen >= rank:
+                return float(us)
+        return self.max_us
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "count": float(self.total),
+            "mean_us": round(self.sum_us / max(self.total, 1), 2),
+            "p50_us": self.percentile(50),
+            "p99_us": self.percentile(99),
+            "p99_9_us": self.percentile(99.9),
+            "max_us": self.max_us,
+        }
 
 
 def run_cyclictest(
-    cycles: int, priority: int, cpu: int, mlock: bool
-) -> dict[str, Any] | str:
+    cycles: int, priority: int, cpu: int, mlock: bool, acc: CyclictestAccum
+) -> str | None:
+    """One cyclictest run added to ``acc``; returns a note if it could not run."""
     exe = shutil.which("cyclictest")
     if exe is None:
         return "cyclictest not installed (apt-get install rt-tests)"
@@ -132,17 +161,13 @@ def run_cyclictest(
             return f"cyclictest failed ({proc.returncode}): {proc.stderr.strip()[:200]}"
         data = json.loads(js.read_text())
     th = data["thread"]["0"]
-    hist = {int(k): int(v) for k, v in th["histogram"].items()}
-    total = int(th["cycles"])
-    max_us = float(th["max"])
-    return {
-        "count": float(total),
-        "mean_us": float(th["avg"]),
-        "p50_us": _hist_percentile(hist, total, max_us, 50),
-        "p99_us": _hist_percentile(hist, total, max_us, 99),
-        "p99_9_us": _hist_percentile(hist, total, max_us, 99.9),
-        "max_us": max_us,
-    }
+    for k, v in th["histogram"].items():
+        acc.hist[int(k)] = acc.hist.get(int(k), 0) + int(v)
+    n = int(th["cycles"])
+    acc.total += n
+    acc.sum_us += float(th["avg"]) * n
+    acc.max_us = max(acc.max_us, float(th["max"]))
+    return None
 
 
 @contextlib.contextmanager
@@ -223,11 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work-us", type=int, default=0, help="busy work per cycle, if no --cycle")
     ap.add_argument("--scenarios", default="idle-other,idle-fifo,stress-other,stress-fifo",
                     help="comma-separated subset of idle|stress-other|fifo")
+    ap.add_argument("--chunks", type=int, default=0,
+                    help="alternate ours/cyclictest this many times per scenario "
+                         "(default: one chunk per 10 s, at least 2; 5 with --quick)")
     ap.add_argument("--no-cyclictest", action="store_true")
     args = ap.parse_args(argv)
 
     duration = 2.5 if args.quick else args.duration
-    cycles = max(1, int(duration * 1e9) // PERIOD_NS)
+    chunks = args.chunks or (5 if args.quick else max(2, round(duration / 10)))
+    chunk_cycles = max(1, int(duration * 1e9) // PERIOD_NS // chunks)
+    cycles = chunk_cycles * chunks
     mlock = not args.no_mlock
     cycle = _load_cycle(args.cycle, args.work_us)
     clock = RealtimeClock(spin_ns=args.spin_us * 1000)
@@ -238,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"per call: histogram add {micro['hist_add_ns']:.0f} ns, stall-guard kick "
           f"{micro['kick_ns']:.0f} ns, sleep_until (deadline passed) "
           f"{micro['sleep_until_past_ns']:.0f} ns")
-    print(f"period {PERIOD_NS // 1000} us, {cycles} cycles ({duration:g} s) per run, cpu "
+    print(f"period {PERIOD_NS // 1000} us, {cycles} cycles ({duration:g} s) per run in "
+          f"{chunks} alternating chunks, cpu "
           f"{args.cpu}, spin {args.spin_us} us, timer slack {args.timer_slack_ns} ns, gc "
           f"{args.gc}, mlockall {mlock}, cycle "
           f"{args.cycle or (f'busy {args.work_us} us' if args.work_us else 'empty')}")
@@ -254,17 +285,25 @@ def main(argv: list[str] | None = None) -> int:
         prio = args.priority if policy == "fifo" else 0
         stress_cm = (stress_other_cpus(args.cpu, 2 * duration) if load == "stress"
                      else contextlib.nullcontext())
+        ours_acc = OursAccum()
+        ct_acc = CyclictestAccum()
+        ct_note: str | None = "skipped" if args.no_cyclictest else None
         with stress_cm as stress_note:
             if stress_note:
                 notes.append(f"{name}: {stress_note}")
-            warn = set_policy(prio, args.cpu, mlock, not args.no_dma_latency,
-                              args.timer_slack_ns)
-            notes += [f"{name}: {w}" for w in warn]
-            ours = run_ours(clock, cycles, cycle, gc_policy)
-            set_policy(0, args.cpu, False, False, -1)
-            release_cpu_dma_latency()
-            ct: dict[str, Any] | str = ("skipped" if args.no_cyclictest
-                                        else run_cyclictest(cycles, prio, args.cpu, mlock))
+            # Alternate the two in chunks so slow changes in background load hit both alike.
+            for i in range(chunks):
+                warn = set_policy(prio, args.cpu, mlock, not args.no_dma_latency,
+                                  args.timer_slack_ns)
+                if i == 0:
+                    notes += [f"{name}: {w}" for w in warn]
+                run_ours(clock, chunk_cycles, cycle, gc_policy, ours_acc)
+                set_policy(0, args.cpu, False, False, -1)
+                release_cpu_dma_latency()
+                if ct_note is None:
+                    ct_note = run_cyclictest(chunk_cycles, prio, args.cpu, mlock, ct_acc)
+        ours = ours_acc.result()
+        ct: dict[str, Any] | str = ct_acc.result() if ct_note is None else ct_note
         row: dict[str, Any] = {"scenario": name, "sched_fifo": prio, "stress": load == "stress",
                                "ours": ours}
         w = ours["wake"]
@@ -285,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {n}")
     print(json.dumps({
         "benchmark": "loop_latency", "period_us": PERIOD_NS // 1000, "duration_s": duration,
-        "cycles": cycles, "cpu": args.cpu, "priority": args.priority, "spin_us": args.spin_us,
-        "timer_slack_ns": args.timer_slack_ns,
+        "cycles": cycles, "chunks": chunks, "cpu": args.cpu, "priority": args.priority,
+        "spin_us": args.spin_us, "timer_slack_ns": args.timer_slack_ns,
         "gc": args.gc, "mlockall": mlock, "cycle": args.cycle or f"busy:{args.work_us}",
         "micro_ns": micro, "results": results, "notes": notes,
     }))

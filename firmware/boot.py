@@ -36,6 +36,7 @@ class FlightSetup:
     scenario: Scenario
     seed: int
     contingency: bool = True
+    arm: bool = False  # rig only: outputs live (also needs outputs enabled in the config)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -53,22 +54,44 @@ def prepare(config: Path | None, scenario: Path | None, seed: int,
 
 
 def _backend_parts(setup: FlightSetup, t0_ns: int) -> tuple[Any, Any]:
+    """The backend's validated settings and fault set (faults only where they can be made)."""
     cfg, scen = setup.cfg, setup.scenario
+    from sim_hal.faults import FaultSet, parse_faults
+
     if cfg.backend == "sim":
         from sim_hal.backend import load_sim_settings
-        from sim_hal.faults import FaultSet, parse_faults
 
-        settings = load_sim_settings(cfg.sim, cfg.source)
-        faults = parse_faults(scen.faults_raw, str(scen.path), t0_ns=t0_ns)
-        return settings, FaultSet(faults)
-    raise ConfigError(f"{cfg.source}: backend: {cfg.backend!r} is not available in this build")
+        settings: Any = load_sim_settings(cfg.sim, cfg.source)
+    elif cfg.backend == "hil":
+        from sim_hal.hil import load_hil_settings
+
+        settings = load_hil_settings(cfg.hil, cfg.source)
+    else:
+        from hal.rig import load_rig_settings
+
+        settings = load_rig_settings(cfg.rig, cfg.source)
+        if scen.faults_raw:
+            raise ConfigError(f"{scen.path}: faults: the rig backend cannot inject faults")
+    faults = parse_faults(scen.faults_raw, str(scen.path), t0_ns=t0_ns)
+    return settings, FaultSet(faults)
 
 
 def build_backend(setup: FlightSetup) -> Hal:
-    from sim_hal.backend import T0_NS, build_sim
+    backend = setup.cfg.backend
+    if backend == "sim":
+        from sim_hal.backend import T0_NS, build_sim
 
-    settings, faults = _backend_parts(setup, t0_ns=T0_NS)
-    return build_sim(settings, setup.scenario.planet, faults, setup.seed)
+        settings, faults = _backend_parts(setup, t0_ns=T0_NS)
+        return build_sim(settings, setup.scenario.planet, faults, setup.seed)
+    if backend == "hil":
+        from sim_hal.hil import build_hil
+
+        settings, faults = _backend_parts(setup, t0_ns=0)
+        return build_hil(settings, setup.scenario.planet, faults, setup.seed)
+    from hal.rig import build_rig
+
+    settings, _ = _backend_parts(setup, t0_ns=0)
+    return build_rig(settings, arm=setup.arm)
 
 
 @dataclass
@@ -79,8 +102,8 @@ class FlightResult:
 
 
 def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
-        status_every_s: float = 0.1, hooks: Callable[[FlightSoftware], None] | None = None
-        ) -> FlightResult:
+        hooks: Callable[[FlightSoftware], None] | None = None,
+        log_path: Path | None = None) -> FlightResult:
     wall0 = time.perf_counter()
     hal = build_backend(setup)
     cfg = setup.cfg
@@ -88,6 +111,18 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
     fsw = FlightSoftware(cfg, hal, setup.scenario.plan, setup.scenario.gravity, exe.stats)
     if hooks is not None:
         hooks(fsw)
+    recorder = None
+    first = setup.scenario.first_fault_s()
+    if log_path is not None:
+        from firmware.recorder import FlightRecorder
+
+        recorder = FlightRecorder(log_path, fsw, {
+            "backend": hal.backend, "seed": setup.seed, "scenario": setup.scenario.name,
+            "planet": setup.scenario.planet, "config": cfg.source,
+            "scenario_path": str(setup.scenario.path), "plan": setup.scenario.plan.name,
+            "contingency": int(setup.contingency),
+            "first_fault_t_s": -1.0 if first is None else first},
+            lockstep=hal.backend == "sim")
     max_ns = int(cfg.loop.max_flight_s * NS_PER_S)
     status_div = max(1, round(cfg.loop.rate_hz / cfg.loop.status_hz))
     truth = hal.truth
@@ -121,7 +156,9 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
     try:
         exe.run(cycle)
     finally:
-        hal.close()
+        hal.close()  # outputs off first, whatever happened
+        if recorder is not None:
+            recorder.close()
     summary = summarize(setup, fsw, hal, time.perf_counter() - wall0)
     summary["max_tilt_after_fault_deg"] = (round(tilt_after_fault[0], 3)
                                            if first_fault is not None else None)

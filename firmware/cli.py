@@ -24,11 +24,29 @@ def _parser() -> argparse.ArgumentParser:
     fly.add_argument("--config", type=Path, help="flight configuration TOML (default sim)")
     fly.add_argument("--scenario", type=Path, help="scenario TOML (default flight6)")
     fly.add_argument("--seed", type=int, default=1)
-    fly.add_argument("--log", type=Path, help="flight log path (ULog)")
+    fly.add_argument("--log", type=Path,
+                     help="flight log path (ULog); default: a timestamped file in the log dir")
+    fly.add_argument("--no-log", action="store_true", help="write no flight log")
     fly.add_argument("--summary-json", type=Path, help="write the summary as one JSON object")
     fly.add_argument("--no-contingency", action="store_true",
                      help="disable the contingency watchdog (shows the hazard)")
     fly.add_argument("--quiet", action="store_true", help="no status line, summary only")
+    rp = sub.add_parser("replay", help="feed a flight log back through navigation and the "
+                        "watchdog; tell when (or whether) LAND_NOW fires")
+    rp.add_argument("file", type=Path)
+    rp.add_argument("--config", type=Path,
+                    help="take the [contingency] thresholds from this file (all else as logged)")
+    lg = sub.add_parser("log", help="flight log tools")
+    lsub = lg.add_subparsers(dest="log_command", required=True)
+    li = lsub.add_parser("info", help="duration, topics and rates, events, LAND_NOW, dropouts")
+    li.add_argument("file", type=Path)
+    li.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    lc = lsub.add_parser("csv", help="one CSV per topic")
+    lc.add_argument("file", type=Path)
+    lc.add_argument("-o", "--out", type=Path, required=True, help="output directory")
+    lp = lsub.add_parser("plot", help="an anomaly-report figure (needs matplotlib)")
+    lp.add_argument("file", type=Path)
+    lp.add_argument("-o", "--out", type=Path, required=True, help="output PNG")
     return p
 
 
@@ -41,10 +59,50 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "fly":
             return _fly(args)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "log":
+            return _log(args)
     except ConfigError as exc:
         print(f"flightsw: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"flightsw: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 2
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from firmware.config import load_config
+    from firmware.replay import describe, replay
+    from firmware.ulog_reader import ULogError
+
+    cfg = load_config(args.config) if args.config else None
+    try:
+        result = replay(args.file, cfg)
+    except ULogError as exc:
+        raise ConfigError(f"{args.file}: not a readable ULog file: {exc}") from None
+    print(describe(result))
+    return 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    from firmware import logtools
+
+    try:
+        if args.log_command == "info":
+            if args.json:
+                print(json.dumps(logtools.log_info_dict(args.file)))
+            else:
+                print(logtools.log_info(args.file))
+        elif args.log_command == "csv":
+            paths = logtools.log_csv(args.file, args.out)
+            print(f"wrote {len(paths)} files to {args.out}")
+        else:
+            print(f"wrote {logtools.log_plot(args.file, args.out)}")
+    except logtools.LogToolError as exc:
+        raise ConfigError(str(exc)) from None
+    return 0
 
 
 def _fly(args: argparse.Namespace) -> int:
@@ -67,7 +125,11 @@ def _fly(args: argparse.Namespace) -> int:
                 print(f"{pre}[{fsw.mission_time(ev.t_ns):7.2f}s] {ev.text}", file=sys.stderr)
             fsw.on_event = show
 
-    result = fly(setup, on_status=status if tty else None, hooks=hooks)
+    log_path = args.log
+    if log_path is None and not args.no_log and setup.cfg.log.enabled:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        log_path = Path(setup.cfg.log.dir) / f"{stamp}_{setup.scenario.name}_s{setup.seed}.ulg"
+    result = fly(setup, on_status=status if tty else None, hooks=hooks, log_path=log_path)
     if tty:
         print("\r\033[K", end="", file=sys.stderr)
     s = result.summary
@@ -75,6 +137,8 @@ def _fly(args: argparse.Namespace) -> int:
         args.summary_json.parent.mkdir(parents=True, exist_ok=True)
         args.summary_json.write_text(json.dumps(s) + "\n")
     print(human_summary(s))
+    if log_path is not None:
+        print(f"  flight log: {log_path}")
     return 0 if (s["landed"] and not s["crashed"]) else 1
 
 

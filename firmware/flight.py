@@ -19,7 +19,7 @@ from firmware.executive import ExecStats
 from firmware.mission import MissionSequencer
 from firmware.nav import Navigator
 from hal.interfaces import Hal
-from hal.types import NS_PER_S, ActuatorCommand
+from hal.types import NS_PER_S, ActuatorCommand, Frame, ImuSample, RangeSample
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,10 @@ class FlightSoftware:
         self._dt = exec_stats.period_ns / NS_PER_S
         self.hover_thrust_n = cfg.vehicle.mass_kg * gravity
         self.on_event: Callable[[Event], None] | None = None
-        self.on_cycle: Callable[[FlightSoftware, int], None] | None = None
+        # what the cycle drained (the recorder logs it; replay feeds it back)
+        self.on_inputs: Callable[[int, list[ImuSample], list[RangeSample], list[Frame]],
+                                 None] | None = None
+        self.on_cycle_done: Callable[[FlightSoftware, int], None] | None = None
 
     # -- helpers --------------------------------------------------------------------------
     def event(self, now: int, text: str, level: int = logging.INFO) -> None:
@@ -114,6 +117,8 @@ class FlightSoftware:
         ranges = hal.rangefinder.poll()
         frames = hal.camera.poll()
         self.polls += 1
+        if self.on_inputs is not None:
+            self.on_inputs(now, imu, ranges, frames)
         nav, wd = self.nav, self.watchdog
         if imu:
             wd.on_imu(imu, now)
@@ -143,8 +148,8 @@ class FlightSoftware:
         armed = self.mode in (Mode.ARMED, *AIRBORNE)
         self.rec.motors = motors
         hal.actuators.write(ActuatorCommand(motors, armed))
-        if self.on_cycle is not None:
-            self.on_cycle(self, now)
+        if self.on_cycle_done is not None:
+            self.on_cycle_done(self, now)
         return not self.finished
 
     def _enter_land_now(self, trip: Trip, now: int) -> None:

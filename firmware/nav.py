@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from firmware.config import NavConfig
 from firmware.kf import AxisKf
-from firmware.vision import FlowEstimator, body_velocity, derotation_gain
+from firmware.vision import FlowEstimator, FlowResult, body_velocity, derotation_gain
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
 
 MAX_IMU_DT_S = 0.02  # larger gaps are not integrated as if nothing happened
@@ -60,6 +61,9 @@ class Navigator:
         self._align: list[ImuSample] = []
         self.use_vision = True
         self.flow = FlowEstimator(cam_width, cam_height)
+        # where a frame's displacement comes from: the estimator here, the log in replay
+        self.flow_source: Callable[[Frame], FlowResult | None] = \
+            lambda fr: self.flow.update(fr.image)
         self.rot_gain = derotation_gain(cam_width, cam_height, focal_px)
         self._prev_frame_t: int | None = None
         self._hist_t: list[int] = []
@@ -253,7 +257,7 @@ class Navigator:
             self._prev_frame_t = None
             cnt.vision_skipped += 1
             return None
-        flow = self.flow.update(fr.image)
+        flow = self.flow_source(fr)
         t_prev, self._prev_frame_t = self._prev_frame_t, fr.t_ns
         if flow is None or t_prev is None:
             cnt.vision_skipped += 1

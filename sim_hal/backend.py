@@ -6,6 +6,7 @@ steps, ticking every sensor model after each step. Deterministic for a seed.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ T0_NS = 1_000_000_000  # sim time starts at 1 s, so nothing can assume t == 0 me
 @dataclass
 class SimSettings:
     step_us: int = field(default=1000, metadata=rng(50, 10_000))
+    realtime: bool = False  # pace simulated time to the wall clock (watching, kill tests)
     vehicle: VehicleParams = field(default_factory=VehicleParams)
     imu: ImuModel = field(default_factory=ImuModel)
     altimeter: RangeModel = field(default_factory=RangeModel)
@@ -50,16 +52,22 @@ class Ticked(Protocol):
 
 
 class SimClock:
-    def __init__(self, world: World, step_ns: int) -> None:
+    def __init__(self, world: World, step_ns: int, realtime: bool = False) -> None:
         self.world = world
         self.step_ns = step_ns
         self.tickers: list[Ticked] = []
+        self.realtime = realtime
+        self._wall0 = time.monotonic_ns() - world.t_ns
 
     def now_ns(self) -> int:
         return self.world.t_ns
 
     def sleep_until(self, t_ns: int) -> None:
         self.advance_to(t_ns)
+        if self.realtime:
+            lag = self._wall0 + t_ns - time.monotonic_ns()
+            if lag > 0:
+                time.sleep(lag / 1e9)
 
     def consume(self, dt_ns: int) -> None:
         """Simulated time passing while the caller works (models a slow call)."""
@@ -105,7 +113,7 @@ def make_renderer(settings: SimSettings, seed: int) -> tuple[
 
 def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int) -> Hal:
     world = World(settings.vehicle, GRAVITY[planet], t0_ns=T0_NS)
-    clock = SimClock(world, settings.step_us * 1000)
+    clock = SimClock(world, settings.step_us * 1000, settings.realtime)
     rng_ = np.random.default_rng(seed)
     # independent streams per device, so adding a sample to one never shifts another's noise
     streams = [Noise(np.random.default_rng(s)) for s in rng_.integers(0, 2**63, size=4)]
