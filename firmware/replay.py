@@ -30,8 +30,15 @@ from firmware.ulog_reader import ULogData, read_ulog
 from firmware.vision import FlowResult
 from hal.interfaces import Hal
 from hal.tomlschema import ConfigError, load
-from hal.types import NS_PER_S, ActuatorCommand, ClockStats, DeviceHealth, Frame, ImuSample, \
-    RangeSample
+from hal.types import (
+    NS_PER_S,
+    ActuatorCommand,
+    ClockStats,
+    DeviceHealth,
+    Frame,
+    ImuSample,
+    RangeSample,
+)
 
 CHECKS = list(CHECK_SOURCES)
 NO_IMAGE = np.zeros((0, 0), dtype=np.uint8)

@@ -155,8 +155,10 @@ class StallGuard:
     but at least twice the interpreter's GIL switch interval, since a cycle stuck in Python
     code holds the GIL and delays the guard by up to one interval per check.
 
-    Limitation: a hang inside a C call that holds the GIL stops this thread too; only a
-    hardware watchdog (or the ESCs' own signal-loss timeout) covers that.
+    Limitation: a hang inside a C call that holds the GIL stops this thread too; only
+    something outside the process covers that (docs/rig.md, safety notes). Give the guard a
+    SCHED_FIFO priority above the loop's when the loop runs SCHED_FIFO on a single CPU, or
+    a loop spinning there would starve it.
     """
 
     def __init__(
@@ -230,9 +232,9 @@ class StallGuard:
             self.starved_checks += 1
             self._window_start_ns = now
             return False
-        stalled = now - max(self.last_kick_ns, self._window_start_ns)
-        if stalled <= self.limit_ns:
+        if now - max(self.last_kick_ns, self._window_start_ns) <= self.limit_ns:
             return False
+        stalled = now - self.last_kick_ns  # the true age, even if the window was re-based
         self.tripped = True
         self.t_trip_ns = now
         self.stalled_ns = stalled

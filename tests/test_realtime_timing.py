@@ -155,6 +155,7 @@ def test_guard_starved_itself_rebases_instead_of_tripping() -> None:
     clock.t += 2_000_000
     assert g.check()
     assert cuts == [clock.t]
+    assert g.stalled_ns == 112_000_000  # since the last kick, not since the re-base
 
 
 def test_guard_survives_a_raising_cut_callback() -> None:
