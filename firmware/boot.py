@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,10 +154,27 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
             return False
         return keep
 
+    pending_stops: list[str] = []
+
+    def cycle_with_stops(now: int, index: int) -> bool:
+        while pending_stops:
+            fsw.request_stop(now, pending_stops.pop(0))
+        return cycle(now, index)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # Only note it: the cycle acts on it at its next wake-up, in its own thread.
+        pending_stops.append(signal.Signals(signum).name)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     hal.open()
     try:
-        exe.run(cycle)
+        exe.run(cycle_with_stops)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         hal.close()  # outputs off first, whatever happened
         if recorder is not None:
             recorder.close()
@@ -214,6 +233,7 @@ def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float
         "wall_s": round(wall_s, 3),
         "touchdown_tilt_deg": round(td_tilt, 3),
         "safe_landing": bool(landed and touchdown <= 1.0 and td_tilt <= 10.0),
+        "on_ground": bool(truth.on_ground) if truth is not None else fsw.mode == Mode.LANDED,
         "timestamp_related": bool(trip and trip.check in TIMESTAMP_CHECKS),
         "final_mode": fsw.mode.name,
         "slips": fsw.exec_stats.slips,

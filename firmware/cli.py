@@ -139,7 +139,7 @@ def _fly(args: argparse.Namespace) -> int:
     print(human_summary(s))
     if log_path is not None:
         print(f"  flight log: {log_path}")
-    return 0 if (s["landed"] and not s["crashed"]) else 1
+    return 0 if (s["on_ground"] and not s["crashed"]) else 1
 
 
 def human_summary(s: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from hal.types import NS_PER_S, DeviceHealth, Frame, ImuSample, RangeSample
 
 log = logging.getLogger(__name__)
 
-Source = Literal["vision", "imu", "range", "exec", "nav"]
+Source = Literal["vision", "imu", "range", "exec", "nav", "operator"]
 
 # check name -> the source it condemns (what LAND_NOW stops trusting)
 CHECK_SOURCES: dict[str, Source] = {

@@ -80,6 +80,7 @@ class FlightSoftware:
         self.land_now_pos: tuple[float, float] = (0.0, 0.0)
         self.range_trusted = True
         self.polls = 0
+        self.stop_requests = 0
         self.finished = False
         self._land_timer = 0.0
         self._alt_sp = 0.0
@@ -112,7 +113,7 @@ class FlightSoftware:
         hal = self.hal
         if self.t0_ns is None:
             self.t0_ns = now
-            self.mode_t_ns = now
+            self._set_mode(Mode.IDLE, now, "aligning, learning baselines")
         imu = hal.imu.poll()
         ranges = hal.rangefinder.poll()
         frames = hal.camera.poll()
@@ -152,6 +153,19 @@ class FlightSoftware:
             self.on_cycle_done(self, now)
         return not self.finished
 
+    def request_stop(self, now: int, why: str = "operator stop") -> None:
+        """The operator (SIGINT/SIGTERM) wants the vehicle down: LAND_NOW when airborne, a
+        second request disarms at once; on the ground, disarm and finish."""
+        self.stop_requests += 1
+        if self.mode in AIRBORNE and self.stop_requests == 1:
+            if self.land_now is None:
+                self._enter_land_now(Trip("operator_stop", "operator", now, 1.0, 0.0), now)
+            return
+        self.event(now, f"{why}: disarming now", logging.WARNING)
+        self.mode = Mode.LANDED
+        self.mode_t_ns = now
+        self.finished = True
+
     def _enter_land_now(self, trip: Trip, now: int) -> None:
         self.land_now = trip
         self.event(now, f"LAND_NOW: {trip.check} ({trip.value:.4g} > {trip.threshold:.4g})",
@@ -179,7 +193,7 @@ class FlightSoftware:
                 self.ctrl.reset()
                 self._set_mode(Mode.ARMED, now)
             return off
-        if mode == Mode.LANDED:
+        if mode == Mode.LANDED or self.finished:
             self.finished = True
             return off
         if mode == Mode.ARMED:

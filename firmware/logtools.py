@@ -232,13 +232,17 @@ def log_info(path: str | Path) -> str:
 
 
 # -- csv ----------------------------------------------------------------------------------
-def _as_text(col: npt.NDArray[Any]) -> npt.NDArray[Any]:
+def _as_cells(col: npt.NDArray[Any]) -> list[Any]:
+    """Cells that read back to the same value: Python's repr of a double and numpy's str of
+    a float32 are both the shortest round-trip text (a float32 as a double would print 17
+    digits of noise)."""
     if col.dtype.kind == "b":
-        return col.astype(np.uint8).astype(str)
+        return col.astype(np.uint8).tolist()
     if col.dtype.kind == "S":
-        return np.char.decode(col, "utf-8", "replace")
-    # numpy's str() of a float is the shortest text that reads back to the same value
-    return col.astype(str)
+        return np.char.decode(col, "utf-8", "replace").tolist()
+    if col.dtype.kind == "f" and col.dtype.itemsize < 8:
+        return col.astype(str).tolist()
+    return col.tolist()
 
 
 def log_csv(path: str | Path, out_dir: str | Path) -> list[Path]:
@@ -262,7 +266,7 @@ def log_csv(path: str | Path, out_dir: str | Path) -> list[Path]:
             with target.open("w", newline="") as fh:
                 w = csv.writer(fh)
                 w.writerow(names)
-                w.writerows(zip(*(_as_text(cols[k]) for k in names), strict=True))
+                w.writerows(zip(*(_as_cells(cols[k]) for k in names), strict=True))
             written.append(target)
         target = out / "events.csv"
         with target.open("w", newline="") as fh:
