@@ -21,6 +21,7 @@ from firmware.config import FlightConfig, Scenario, load_config, load_scenario
 from firmware.contingency import TIMESTAMP_CHECKS
 from firmware.executive import Executive
 from firmware.flight import AIRBORNE, FlightSoftware, Mode
+from firmware.preflight import PreflightReport, run_preflight
 from hal.interfaces import Hal
 from hal.tomlschema import ConfigError
 from hal.types import NS_PER_S
@@ -39,6 +40,8 @@ class FlightSetup:
     seed: int
     contingency: bool = True
     arm: bool = False  # rig only: outputs live (also needs outputs enabled in the config)
+    skip_preflight: bool = False
+    preflight_s: float = 3.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -94,6 +97,18 @@ def build_backend(setup: FlightSetup) -> Hal:
 
     settings, _ = _backend_parts(setup, t0_ns=0)
     return build_rig(settings, arm=setup.arm)
+
+
+class PreflightRefused(ConfigError):
+    """Preflight failed on a hardware backend: the vehicle was never armed."""
+
+
+def preflight(setup: FlightSetup, seconds: float) -> PreflightReport:
+    hal = build_backend(setup)
+    try:
+        return run_preflight(setup.cfg, hal, seconds)
+    finally:
+        hal.close()
 
 
 @dataclass
@@ -170,6 +185,15 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     hal.open()
+    if cfg.backend in ("hil", "rig") and not setup.skip_preflight:
+        report = run_preflight(cfg, hal, setup.preflight_s, opened=True)
+        if not report.ok:
+            hal.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            why = "; ".join(f"{c.name}: {c.detail}" for c in report.failures())
+            raise PreflightRefused(f"preflight failed, not arming: {why}")
+        fsw.event(hal.clock.now_ns(), "preflight passed")
     try:
         exe.run(cycle_with_stops)
     finally:

@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     fly.add_argument("--no-contingency", action="store_true",
                      help="disable the contingency watchdog (shows the hazard)")
     fly.add_argument("--quiet", action="store_true", help="no status line, summary only")
+    fly.add_argument("--arm", action="store_true",
+                     help="rig: make the motor outputs live (they must also be enabled in config)")
+    pf = sub.add_parser("preflight", help="check config, devices, loop rate, log dir, outputs")
+    pf.add_argument("--config", type=Path, help="flight configuration TOML (default sim)")
+    pf.add_argument("--seconds", type=float, default=3.0, help="how long to run the loop")
     rp = sub.add_parser("replay", help="feed a flight log back through navigation and the "
                         "watchdog; tell when (or whether) LAND_NOW fires")
     rp.add_argument("file", type=Path)
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return _fly(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "preflight":
+            return _preflight(args)
         if args.command == "log":
             return _log(args)
     except ConfigError as exc:
@@ -70,6 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flightsw: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from firmware.boot import CONFIG_DIR, preflight, prepare
+
+    setup = prepare(args.config, CONFIG_DIR / "scenarios" / "nominal_hover.toml", 1)
+    report = preflight(setup, args.seconds)
+    print(f"preflight ({setup.cfg.backend} backend, {args.seconds:g} s of loop):")
+    print("\n".join(report.lines()))
+    print("READY TO ARM" if report.ok else "NOT READY: " +
+          ", ".join(c.name for c in report.failures()))
+    return 0 if report.ok else 1
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -109,6 +128,7 @@ def _fly(args: argparse.Namespace) -> int:
     from firmware.boot import fly, prepare
 
     setup = prepare(args.config, args.scenario, args.seed, contingency=not args.no_contingency)
+    setup.arm = args.arm
     tty = sys.stderr.isatty() and not args.quiet
     last = [0.0]
 
