@@ -158,9 +158,10 @@ def replay(path: Path, config: FlightConfig | None = None) -> ReplayResult:
     cam.focal_px = float(info["camera_focal_px"])
     motors = _Device("motors", 0.0)
     imu_h, cam_h = imu.health(), cam.health()
-    imu_h.clock, cam_h.clock = ClockStats(), ClockStats()
-    hal = Hal(backend=f"replay:{info.get('backend', '?')}", clock=clock, imu=imu,  # type: ignore[arg-type]
-              rangefinder=rng, camera=cam, actuators=motors)  # type: ignore[arg-type]
+    imu_clock, cam_clock = ClockStats(), ClockStats()
+    imu_h.clock, cam_h.clock = imu_clock, cam_clock
+    hal = Hal(backend=f"replay:{info.get('backend', '?')}", clock=clock, imu=imu,
+              rangefinder=rng, camera=cam, actuators=motors)
     stats = ExecStats(round(NS_PER_S / cfg.loop.rate_hz))
     fsw = FlightSoftware(cfg, hal, plan, float(info["gravity"]), stats)
 
@@ -187,9 +188,8 @@ def replay(path: Path, config: FlightConfig | None = None) -> ReplayResult:
         clock.t = now
         stats.cycles, stats.overruns = ex_c, ex_o
         imu_h.overflows, imu_h.errors, imu_h.resets = i_ovf, i_err, i_res
-        imu_h.clock.skew_ppm, imu_h.clock.updates = i_skew, i_upd  # type: ignore[union-attr]
-        cam_h.clock.residual_ns, cam_h.clock.skew_ppm = c_res, c_skew  # type: ignore[union-attr]
-        cam_h.clock.updates = c_upd  # type: ignore[union-attr]
+        imu_clock.skew_ppm, imu_clock.updates = i_skew, i_upd
+        cam_clock.residual_ns, cam_clock.skew_ppm, cam_clock.updates = c_res, c_skew, c_upd
         cam_h.lost, cam_h.errors, cam_h.connected = c_lost, c_err, bool(c_conn)
         imu.batch = [ImuSample(t, s, tuple(a), tuple(g), tc, d or None)
                      for t, s, a, g, tc, d, _ in imu_rows.get(c, ())]
