@@ -22,7 +22,9 @@ from firmware.contingency import TIMESTAMP_CHECKS
 from firmware.executive import Executive
 from firmware.flight import AIRBORNE, FlightSoftware, Mode
 from firmware.preflight import PreflightReport, run_preflight
+from firmware.timing import StallGuard
 from hal.interfaces import Hal
+from hal.realtime import GcPolicy, apply_rt_settings
 from hal.tomlschema import ConfigError
 from hal.types import NS_PER_S
 
@@ -184,6 +186,19 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
+    guard = None
+    gc_policy = None
+    if hal.realtime:
+        for warning in apply_rt_settings(cfg.realtime):
+            log.warning("%s", warning)
+            fsw.event(hal.clock.now_ns(), f"realtime: {warning}", logging.WARNING)
+        gc_policy = GcPolicy(cfg.realtime.gc_policy)
+
+        def cut_outputs() -> None:
+            fsw.outputs_cut = guard.reason if guard is not None else "stalled"
+            hal.actuators.disarm()
+
+        guard = StallGuard(exe.period_ns, cfg.loop.stall_limit_periods, cut_outputs)
     hal.open()
     if cfg.backend in ("hil", "rig") and not setup.skip_preflight:
         report = run_preflight(cfg, hal, setup.preflight_s, opened=True)
@@ -194,15 +209,31 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
             why = "; ".join(f"{c.name}: {c.detail}" for c in report.failures())
             raise PreflightRefused(f"preflight failed, not arming: {why}")
         fsw.event(hal.clock.now_ns(), "preflight passed")
+    if gc_policy is not None:
+        gc_policy.after_startup()
+        if gc_policy.mode != "default":
+            exe.on_slack = gc_policy.slack
+    if guard is not None:
+        guard.start()
+        inner = cycle_with_stops
+
+        def cycle_with_stops(now: int, index: int) -> bool:
+            guard.kick()
+            return inner(now, index)
     try:
         exe.run(cycle_with_stops)
     finally:
+        if guard is not None:
+            guard.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         hal.close()  # outputs off first, whatever happened
         if recorder is not None:
             recorder.close()
     summary = summarize(setup, fsw, hal, time.perf_counter() - wall0)
+    summary["timing"] = {"wake_latency_us": exe.stats.wake_hist.summary(),
+                         "cycle_time_us": exe.stats.cycle_hist.summary()}
+    summary["stall_guard"] = guard.reason if guard is not None and guard.tripped else None
     summary["max_tilt_after_fault_deg"] = (round(tilt_after_fault[0], 3)
                                            if first_fault is not None else None)
     summary["max_velocity_error_after_fault_mps"] = (
@@ -263,4 +294,5 @@ def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float
         "slips": fsw.exec_stats.slips,
         "version": __version__,
         "airborne_at_end": fsw.mode in AIRBORNE,
+        "realtime": hal.realtime,
     }

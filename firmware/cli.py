@@ -186,6 +186,14 @@ def human_summary(s: dict[str, Any]) -> str:
         lines.append(f"  velocity estimate off the truth by up to {verr:.2f} m/s after the fault")
     lines.append(f"  executive: {s['cycles']} cycles, {s['overruns']} overruns, "
                  f"{s['slips']} slips")
+    timing = s.get("timing")
+    if (timing and s["backend"] != "sim") or (timing and s.get("realtime")):
+        w, c = timing["wake_latency_us"], timing["cycle_time_us"]
+        lines.append(f"  wake-up latency p50 {w['p50_us']:.0f} p99 {w['p99_us']:.0f} "
+                     f"p99.9 {w['p99_9_us']:.0f} max {w['max_us']:.0f} us; cycle time p50 "
+                     f"{c['p50_us']:.0f} p99 {c['p99_us']:.0f} max {c['max_us']:.0f} us")
+    if s.get("stall_guard"):
+        lines.append(f"  STALL GUARD cut the outputs: {s['stall_guard']}")
     return "\n".join(lines)
 
 

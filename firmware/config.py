@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hal.realtime import RtSettings
 from hal.tomlschema import ConfigError, load, read_toml, rng
 
 PLANETS = {"mars": 3.71, "earth": 9.81}
@@ -21,6 +22,8 @@ class LoopConfig:
     rate_hz: float = field(default=500.0, metadata=rng(10, 4000))
     status_hz: float = field(default=10.0, metadata=rng(0.1, 100))
     max_flight_s: float = field(default=600.0, metadata=rng(1, 86_400))
+    # software watchdog: a cycle stuck this many periods cuts the outputs (real time only)
+    stall_limit_periods: int = field(default=25, metadata=rng(2, 100_000))
 
 
 @dataclass
@@ -132,6 +135,7 @@ class FlightConfig:
     control: ControlConfig = field(default_factory=ControlConfig)
     contingency: ContingencyConfig = field(default_factory=ContingencyConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    realtime: RtSettings = field(default_factory=RtSettings)
     # backend sections are validated by the backend that reads them
     sim: dict[str, Any] = field(default_factory=dict)
     hil: dict[str, Any] = field(default_factory=dict)

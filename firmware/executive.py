@@ -9,8 +9,9 @@ deadline (counting every skipped one) instead of bursting cycles to catch up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from firmware.timing import LatencyHistogram
 from hal.interfaces import Clock
 from hal.types import NS_PER_S
 
@@ -26,6 +27,8 @@ class ExecStats:
     max_wake_latency_ns: int = 0
     last_cycle_ns: int = 0
     last_wake_latency_ns: int = 0
+    wake_hist: LatencyHistogram = field(default_factory=lambda: LatencyHistogram("wake"))
+    cycle_hist: LatencyHistogram = field(default_factory=lambda: LatencyHistogram("cycle"))
 
     @property
     def mean_cycle_ns(self) -> float:
@@ -39,6 +42,8 @@ class ExecStats:
             "max_cycle_us": self.max_cycle_ns / 1e3,
             "mean_cycle_us": self.mean_cycle_ns / 1e3,
             "max_wake_latency_us": self.max_wake_latency_ns / 1e3,
+            "wake_latency_us": self.wake_hist.summary(),
+            "cycle_time_us": self.cycle_hist.summary(),
         }
 
 
@@ -58,6 +63,7 @@ class Executive:
         self.period_ns = round(NS_PER_S / rate_hz)
         self.stats = ExecStats(self.period_ns)
         self.on_timing: Callable[[int, int], None] | None = None  # (wake latency, cycle ns)
+        self.on_slack: Callable[[int], None] | None = None  # ns left before the next deadline
 
     def run(self, cycle: Callable[[int, int], bool]) -> None:
         """Call ``cycle(now_ns, index)`` at the fixed rate until it returns False."""
@@ -83,6 +89,8 @@ class Executive:
                 st.max_wake_latency_ns = late
             if work > period:
                 st.overruns += 1
+            st.wake_hist.add(max(0, late))
+            st.cycle_hist.add(work)
             if self.on_timing is not None:
                 self.on_timing(late, work)
             if not keep_going:
@@ -90,3 +98,5 @@ class Executive:
             deadline, missed = next_deadline(deadline, period, t_end)
             st.slips += missed
             index += 1 + missed
+            if self.on_slack is not None:
+                self.on_slack(deadline - clock.now_ns())

@@ -81,6 +81,8 @@ class FlightSoftware:
         self.range_trusted = True
         self.polls = 0
         self.stop_requests = 0
+        self.outputs_cut: str | None = None  # set from the stall guard's thread
+        self._cut_reported = False
         self.finished = False
         self._land_timer = 0.0
         self._alt_sp = 0.0
@@ -146,7 +148,10 @@ class FlightSoftware:
         if wd.trip is not None and self.land_now is None:
             self._enter_land_now(wd.trip, now)
         motors = self._modes_and_control(now)
-        armed = self.mode in (Mode.ARMED, *AIRBORNE)
+        armed = self.mode in (Mode.ARMED, *AIRBORNE) and self.outputs_cut is None
+        if self.outputs_cut is not None and not self._cut_reported:
+            self._cut_reported = True
+            self.event(now, f"OUTPUTS CUT by the stall guard: {self.outputs_cut}", logging.ERROR)
         self.rec.motors = motors
         hal.actuators.write(ActuatorCommand(motors, armed))
         if self.on_cycle_done is not None:

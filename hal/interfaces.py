@@ -82,6 +82,7 @@ class Hal:
     actuators: Actuators
     truth: GroundTruth | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+    realtime: bool = False  # the clock is the wall clock (hil, rig, a paced simulation)
 
     def devices(self) -> list[Device]:
         return [self.imu, self.rangefinder, self.camera, self.actuators]

@@ -93,7 +93,7 @@ def build_rig(settings: RigSettings, arm: bool) -> Hal:
         imu=Mpu6050(bus, clock, settings.mpu6050),
         rangefinder=LidarLiteV3(bus, clock, settings.lidarlite),
         camera=make_camera(settings, clock),
-        actuators=motors, truth=None, closers=[bus.close],
+        actuators=motors, truth=None, closers=[bus.close], realtime=True,
     )
 
 

@@ -124,4 +124,4 @@ def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int) -
     motors = SimActuators(world, faults)
     clock.tickers = [imu, alt, camera]
     return Hal(backend="sim", clock=clock, imu=imu, rangefinder=alt, camera=camera,
-               actuators=motors, truth=WorldTruth(world))
+               actuators=motors, truth=WorldTruth(world), realtime=settings.realtime)

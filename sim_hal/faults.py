@@ -28,6 +28,7 @@ FAULT_KINDS: dict[str, dict[str, tuple[float | None, float, float]]] = {
     "altimeter.stall": {},
     "altimeter.invalid": {},
     "loop.delay": {"delay_ms": (None, 0.0, 1000.0)},
+    "loop.hang": {"hang_s": (None, 0.001, 60.0)},  # one real-time stall of the cycle
 }
 
 INTEGER_PARAMS = {"count", "motor"}

@@ -45,7 +45,7 @@ from hal.mpu6050 import FRD_FROM_CHIP, Mpu6050, Mpu6050Settings
 from hal.pca9685 import Pca9685, Pca9685Settings
 from hal.realtime import RealtimeClock
 from hal.tomlschema import load, rng
-from hal.types import NS_PER_S, Vec3
+from hal.types import NS_PER_S, ActuatorCommand, DeviceHealth, Vec3
 from sim_hal.backend import WorldTruth
 from sim_hal.camera_emulator import CameraFaults, DeviceClock, PtyTransport, Transport
 from sim_hal.camera_stream_emu import StreamCameraEmulator
@@ -312,6 +312,14 @@ class HilStreamEmulator(StreamCameraEmulator):
         with self._drop_lock:
             self._drop_next += count
 
+    @property
+    def drops_pending(self) -> int:
+        return self._drop_next
+
+    @property
+    def stalled(self) -> bool:
+        return self._now() < self._stall_until
+
     def _send(self, t_mid: int) -> None:
         with self._drop_lock:
             drop = self._drop_next > 0
@@ -443,7 +451,12 @@ class HilFaultInjector:
     altimeter.invalid     no return: the unit measures 0 cm, which the driver flags invalid
     loop.delay            the IMU holds SCL low for ``delay_ms`` in the first transaction of
                           every cycle: a slow device poll inside the control cycle
+    loop.hang             once, the IMU holds SCL low for ``hang_s``: a bus call that does not
+                          come back for that long (the control thread is stuck in it)
     ====================  =================================================================
+
+    The anchor is the flight's start (``start``); ``restart`` re-anchors, reverting whatever
+    had been applied: a preflight check may run the devices before the flight does.
     """
 
     def __init__(self, faults: FaultSet, targets: FaultTargets) -> None:
@@ -455,9 +468,23 @@ class HilFaultInjector:
         self.t0_ns: int | None = None
         self._next_overflow: dict[int, int] = {}
         self._camera_stalled = False
+        # tick runs on the control thread; a re-anchor may come from another (a stall guard
+        # cutting the outputs calls disarm)
+        self._lock = threading.Lock()
 
     def start(self, t0_ns: int) -> None:
-        """Anchor the scenario's relative fault times at the flight's start."""
+        """Anchor the scenario's relative fault times at the flight's start; any earlier
+        anchor's faults are reverted first."""
+        with self._lock:
+            if self.active:
+                self.events += [(t0_ns, "reset", f.kind) for f in self.active]
+                self.active = []
+                self._next_overflow.clear()
+                self.t.imu.stretch_ns = 0
+                self._sync()
+            self._anchor(t0_ns)
+
+    def _anchor(self, t0_ns: int) -> None:
         self.t0_ns = t0_ns
         self.pending = sorted(
             (dataclasses.replace(
@@ -469,6 +496,10 @@ class HilFaultInjector:
     def tick(self, now: int) -> None:
         if self.t0_ns is None:
             return
+        with self._lock:
+            self._tick(now)
+
+    def _tick(self, now: int) -> None:
         changed = False
         while self.pending and self.pending[0].at_ns <= now:
             f = self.pending.pop(0)
@@ -484,6 +515,8 @@ class HilFaultInjector:
             self.events.append((now, "off", f.kind))
             log.info("hil fault off: %s", f.kind)
             self._next_overflow.pop(id(f), None)
+            if f.kind == "loop.delay":
+                self.t.imu.stretch_ns = 0
             changed = True
         if changed:
             self._sync()
@@ -492,6 +525,8 @@ class HilFaultInjector:
     def _onset(self, f: Fault, now: int) -> None:
         if f.kind == "camera.drop":
             self.t.camera.drop(int(f["count"]))
+        elif f.kind == "loop.hang":
+            self.t.imu.stretch_ns = round(f["hang_s"] * NS_PER_S)
         elif f.kind == "imu.fifo_overflow":
             self._next_overflow[id(f)] = now
 
@@ -528,8 +563,6 @@ class HilFaultInjector:
             t.camera.stall(STALL_FOREVER_S if stall else 0.0)
         t.delay_line.delay_ns = round(self._sum("camera.latency", "extra_s") * NS_PER_S)
         t.imu.stalled = self._any("imu.stall")
-        if not self._any("loop.delay"):
-            t.imu.stretch_ns = 0
         t.hw.range_invalid = self._any("altimeter.invalid")
         t.bus.clear(t.imu_addr)
         t.bus.clear(t.lidar_addr)
@@ -545,11 +578,49 @@ class HilFaultInjector:
 # -- building it -----------------------------------------------------------------------------------
 
 
+class FlightStartActuators:
+    """The PCA9685 driver as ``Hal.actuators``, watching for the flight's start.
+
+    Faults are relative to the flight's first cycle, which the HAL cannot see directly: it is
+    the end of ``open`` -- unless a preflight check runs the devices first, which ends with an
+    explicit ``disarm()``. So every ``disarm()`` from outside before the vehicle was first
+    armed re-anchors the faults (the driver's own all-off writes do not come through here).
+    """
+
+    def __init__(self, driver: Pca9685, on_start: Callable[[], None]) -> None:
+        self.driver = driver
+        self.name = driver.name
+        self.motor_count = driver.motor_count
+        self._on_start = on_start
+        self.armed_once = False
+
+    def open(self) -> None:
+        self.driver.open()
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def health(self) -> DeviceHealth:
+        return self.driver.health()
+
+    def write(self, cmd: ActuatorCommand) -> None:
+        if cmd.armed:
+            self.armed_once = True
+        self.driver.write(cmd)
+
+    def disarm(self) -> None:
+        self.driver.disarm()
+        if not self.armed_once:
+            self._on_start()
+
+
+
 @dataclass
 class HilHal(Hal):
     """A Hal whose ``open`` also starts the camera board and anchors the scenario faults."""
 
     after_open: list[Callable[[], None]] = field(default_factory=list)
+    parts: HilParts | None = None  # the wiring, for tests and diagnostics
 
     def open(self) -> None:
         super().open()
@@ -668,17 +739,20 @@ def build_hil_parts(settings: HilSettings, planet: str, faults: FaultSet, seed: 
 def build_hil(settings: HilSettings, planet: str, faults: FaultSet, seed: int) -> Hal:
     p = build_hil_parts(settings, planet, faults, seed)
 
+    def anchor() -> None:
+        p.injector.start(p.clock.now_ns())
+
     def started() -> None:
         p.camera_emu.start()
-        p.injector.start(p.clock.now_ns())
+        anchor()
 
     def stop_board() -> None:
         p.camera_emu.stop()  # joins its thread, closes the delay line and the pty
 
     return HilHal(
         backend="hil", clock=p.clock, imu=p.imu, rangefinder=p.altimeter, camera=p.camera,
-        actuators=p.motors, truth=WorldTruth(p.hw.world), closers=[stop_board, p.bus.close],
-        after_open=[started],
+        actuators=FlightStartActuators(p.motors, anchor), truth=WorldTruth(p.hw.world),
+        closers=[stop_board, p.bus.close], realtime=True, after_open=[started], parts=p,
     )
 
 

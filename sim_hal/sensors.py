@@ -8,6 +8,7 @@ the flight software sees estimated, not true, measurement times.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -130,6 +131,7 @@ class SimImu(_Timed):
         self._polls = 0
         self._health.clock = self.mapper.stats
         self._last_overflow_ns = -(2**62)
+        self._hung: set[int] = set()
 
     def tick(self, t0: int, t1: int) -> None:
         if self._next_ns > t1:
@@ -164,6 +166,11 @@ class SimImu(_Timed):
         if delay is not None:
             self._consume(int(delay["delay_ms"] * 1e6))
             now = self.world.t_ns
+        hang = self.faults.active("loop.hang", now)
+        if hang is not None and id(hang) not in self._hung:
+            # A call that does not come back (a wedged bus driver): real time passes.
+            self._hung.add(id(hang))
+            time.sleep(hang["hang_s"])
         h = self._health
         bus = self.faults.active("imu.bus_errors", now)
         if bus is not None and self.noise.uniform() < bus["rate"]:
