@@ -34,7 +34,7 @@ class ExecStats:
     def mean_cycle_ns(self) -> float:
         return self.total_cycle_ns / self.cycles if self.cycles else 0.0
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, object]:
         return {
             "cycles": self.cycles,
             "overruns": self.overruns,
@@ -63,7 +63,7 @@ class Executive:
         self.period_ns = round(NS_PER_S / rate_hz)
         self.stats = ExecStats(self.period_ns)
         self.on_timing: Callable[[int, int], None] | None = None  # (wake latency, cycle ns)
-        self.on_slack: Callable[[int], None] | None = None  # ns left before the next deadline
+        self.on_slack: Callable[[int], object] | None = None  # ns left before the next deadline
 
     def run(self, cycle: Callable[[int, int], bool]) -> None:
         """Call ``cycle(now_ns, index)`` at the fixed rate until it returns False."""

@@ -27,6 +27,7 @@ SPOOL_S = 0.5
 IDLE_MIN_S = 1.0
 LAND_DETECT_S = 0.5
 IMU_LOST_S = 0.01
+GROUND_NEAR_M = 0.3
 
 
 class Mode(IntEnum):
@@ -248,6 +249,11 @@ class FlightSoftware:
                     sp.hold_horizontal = False  # brake on the dead-reckoned velocity
             slow = self.range_trusted and height < c.land_slow_alt_m
             sp.climb_rate = -(c.land_speed_mps if slow else fast)
+            # Last decimetres, or already touching: no horizontal control, attitude level, so
+            # a velocity error cannot tip the vehicle over its legs (PX4's ground contact).
+            near = self.range_trusted and height < self.cfg.vehicle.gear_height_m + GROUND_NEAR_M
+            if near or self._land_timer > 0.0:
+                sp.level_only = True
             sp.alt = height
             sp.max_speed = 1.0
             if self._landed(dt):

@@ -16,10 +16,10 @@ does). The camera emulator runs on its own thread; it copies the pose under ``Hi
 (held by the control thread only while it steps the world) and renders outside the lock, so
 it never sees a half-stepped state and never blocks the loop for a render.
 
-Scenario faults arrive relative to the flight start; ``HilFaultInjector`` anchors them when the
-HAL has finished opening (the sim's flight starts one cycle after its world does; so does
-this one) and applies every fault kind at its onset and removes it at its end, on the
-emulators, the bus or the camera transport (the table is in ``HilFaultInjector``'s doc).
+Scenario faults arrive relative to the flight's start; ``HilFaultInjector`` anchors them at the
+flight software's first actuator write (see ``FlightStartActuators``), applies every fault kind
+at its onset and removes it at its end, on the emulators, the bus or the camera transport (the
+table is in ``HilFaultInjector``'s doc).
 """
 
 from __future__ import annotations
@@ -118,6 +118,9 @@ class HilStreamCameraSettings(StreamCameraSettings):
     width: int = field(default=160, metadata=rng(16, 4096))
     height: int = field(default=120, metadata=rng(16, 4096))
     focal_px: float = field(default=HIL_CAMERA_FOCAL_PX, metadata=rng(1.0, None))
+    # the sim's camera model fits 90 frames; the same window makes the watchdog's skew
+    # detection latency comparable (the driver's default 256 is for accuracy on a rig)
+    clock_window: int = field(default=90, metadata=rng(2, 10_000))
 
 
 @dataclass
@@ -476,13 +479,23 @@ class HilFaultInjector:
         """Anchor the scenario's relative fault times at the flight's start; any earlier
         anchor's faults are reverted first."""
         with self._lock:
-            if self.active:
-                self.events += [(t0_ns, "reset", f.kind) for f in self.active]
-                self.active = []
-                self._next_overflow.clear()
-                self.t.imu.stretch_ns = 0
-                self._sync()
+            self._revert(t0_ns)
             self._anchor(t0_ns)
+
+    def stop(self) -> None:
+        """Revert every applied fault and forget the anchor until the next ``start``."""
+        with self._lock:
+            self._revert(time.monotonic_ns())
+            self.t0_ns = None
+            self.pending = []
+
+    def _revert(self, now: int) -> None:
+        if self.active:
+            self.events += [(now, "reset", f.kind) for f in self.active]
+            self.active = []
+            self._next_overflow.clear()
+            self.t.imu.stretch_ns = 0
+            self._sync()
 
     def _anchor(self, t0_ns: int) -> None:
         self.t0_ns = t0_ns
@@ -581,17 +594,22 @@ class HilFaultInjector:
 class FlightStartActuators:
     """The PCA9685 driver as ``Hal.actuators``, watching for the flight's start.
 
-    Faults are relative to the flight's first cycle, which the HAL cannot see directly: it is
-    the end of ``open`` -- unless a preflight check runs the devices first, which ends with an
-    explicit ``disarm()``. So every ``disarm()`` from outside before the vehicle was first
-    armed re-anchors the faults (the driver's own all-off writes do not come through here).
+    Faults are relative to the flight's first cycle, which the HAL cannot see directly. The
+    flight software writes the actuators every cycle from its first, so the first ``write``
+    anchors the faults. A preflight check runs the devices (and writes) before the flight and
+    ends with an explicit ``disarm()``: a ``disarm()`` before the vehicle was ever armed
+    reverts and un-anchors the faults, and the next ``write`` -- the flight's first cycle --
+    anchors them again. (The driver's own all-off writes do not come through here.)
     """
 
-    def __init__(self, driver: Pca9685, on_start: Callable[[], None]) -> None:
+    def __init__(self, driver: Pca9685, on_start: Callable[[], None],
+                 on_reset: Callable[[], None]) -> None:
         self.driver = driver
         self.name = driver.name
         self.motor_count = driver.motor_count
         self._on_start = on_start
+        self._on_reset = on_reset
+        self._waiting = True
         self.armed_once = False
 
     def open(self) -> None:
@@ -604,6 +622,9 @@ class FlightStartActuators:
         return self.driver.health()
 
     def write(self, cmd: ActuatorCommand) -> None:
+        if self._waiting:
+            self._waiting = False
+            self._on_start()
         if cmd.armed:
             self.armed_once = True
         self.driver.write(cmd)
@@ -611,13 +632,13 @@ class FlightStartActuators:
     def disarm(self) -> None:
         self.driver.disarm()
         if not self.armed_once:
-            self._on_start()
-
+            self._waiting = True
+            self._on_reset()
 
 
 @dataclass
 class HilHal(Hal):
-    """A Hal whose ``open`` also starts the camera board and anchors the scenario faults."""
+    """A Hal whose ``open`` also starts the camera board (once its driver is listening)."""
 
     after_open: list[Callable[[], None]] = field(default_factory=list)
     parts: HilParts | None = None  # the wiring, for tests and diagnostics
@@ -739,20 +760,19 @@ def build_hil_parts(settings: HilSettings, planet: str, faults: FaultSet, seed: 
 def build_hil(settings: HilSettings, planet: str, faults: FaultSet, seed: int) -> Hal:
     p = build_hil_parts(settings, planet, faults, seed)
 
-    def anchor() -> None:
-        p.injector.start(p.clock.now_ns())
-
-    def started() -> None:
-        p.camera_emu.start()
-        anchor()
+    def start_board() -> None:
+        p.camera_emu.start()  # after open: the driver is listening on the pty
 
     def stop_board() -> None:
         p.camera_emu.stop()  # joins its thread, closes the delay line and the pty
 
     return HilHal(
         backend="hil", clock=p.clock, imu=p.imu, rangefinder=p.altimeter, camera=p.camera,
-        actuators=FlightStartActuators(p.motors, anchor), truth=WorldTruth(p.hw.world),
-        closers=[stop_board, p.bus.close], realtime=True, after_open=[started], parts=p,
+        actuators=FlightStartActuators(
+            p.motors, on_start=lambda: p.injector.start(p.clock.now_ns()),
+            on_reset=p.injector.stop),
+        truth=WorldTruth(p.hw.world), closers=[stop_board, p.bus.close], realtime=True,
+        after_open=[start_board], parts=p,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -171,32 +172,44 @@ def test_loop_hang_stretches_one_transaction_once(closer: list[HilParts]) -> Non
     assert p.imu_emu.stretch_ns == 0  # once
 
 
-def test_faults_are_anchored_at_open_and_again_at_a_preflight_disarm() -> None:
+def test_faults_are_anchored_at_the_flights_first_write_not_a_preflights() -> None:
     from hal.types import ActuatorCommand
     from sim_hal.hil import build_hil
 
+    off = ActuatorCommand((0.0,) * 4, armed=False)
     fs = FaultSet(parse_faults([{"kind": "imu.stall", "at_s": 0.5}], "test", t0_ns=0))
     hal = build_hil(load_hil_settings({}, "test"), "mars", fs, 1)
     assert isinstance(hal, HilHal) and hal.parts is not None and hal.realtime
     inj = hal.parts.injector
     try:
-        before = time.monotonic_ns()
         hal.open()
-        after = time.monotonic_ns()
-        assert inj.t0_ns is not None and before <= inj.t0_ns <= after
-        assert inj.pending[0].at_ns == inj.t0_ns + NS_PER_S // 2
-        inj.tick(inj.t0_ns + NS_PER_S)  # as if a preflight had run past the onset
+        assert inj.t0_ns is None  # nothing flies yet
+        before = time.monotonic_ns()
+        hal.actuators.write(off)  # a preflight's first cycle
+        t_pre = inj.t0_ns
+        assert t_pre is not None and t_pre >= before
+        assert inj.pending[0].at_ns == t_pre + NS_PER_S // 2
+        inj.tick(t_pre + NS_PER_S)  # as if the preflight had run past the onset
         assert hal.parts.imu_emu.stalled
-        hal.actuators.write(ActuatorCommand((0.0,) * 4, armed=False))
-        hal.actuators.disarm()  # a preflight ends: the flight starts now
+        hal.actuators.disarm()  # the preflight ends: everything reverted, not anchored
+        assert inj.t0_ns is None and not hal.parts.imu_emu.stalled
+        inj.tick(t_pre + 2 * NS_PER_S)
+        assert not hal.parts.imu_emu.stalled
+        hal.actuators.write(off)  # the flight's first cycle
         t1 = inj.t0_ns
-        assert t1 > after and not hal.parts.imu_emu.stalled
+        assert t1 is not None and t1 > t_pre
         assert inj.pending[0].at_ns == t1 + NS_PER_S // 2
         hal.actuators.write(ActuatorCommand((0.0,) * 4, armed=True))
         hal.actuators.disarm()  # once armed, a disarm is just a disarm
+        hal.actuators.write(off)
         assert inj.t0_ns == t1
+        assert any(t.name == "stream-emu" for t in threading.enumerate())
     finally:
         hal.close()
+    # the closers stopped the board's threads and closed the pty
+    assert not any(t.name in ("stream-emu", "hil-delay") and t.is_alive()
+                   for t in threading.enumerate())
+    assert hal.parts.delay_line.inner._master < 0
 
 
 # -- what the real drivers see --------------------------------------------------------------------
