@@ -41,7 +41,7 @@ class VehicleConfig:
 
 @dataclass
 class NavConfig:
-    align_s: float = field(default=1.0, metadata=rng(0.1, 30))
+    align_s: float = field(default=3.0, metadata=rng(0.1, 30))
     att_kp: float = field(default=0.6, metadata=rng(0, 20))
     att_ki: float = field(default=0.01, metadata=rng(0, 5))
     accel_gate: float = field(default=0.15, metadata=rng(0.01, 1))
