@@ -122,7 +122,9 @@ class FlightResult:
 
 def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
         hooks: Callable[[FlightSoftware], None] | None = None,
-        log_path: Path | None = None) -> FlightResult:
+        log_path: Path | None = None, log_inline: bool | None = None) -> FlightResult:
+    """Fly the setup. ``log_inline``: write the log in the cycle's thread (default: only
+    for a lockstep simulation, which outruns a writer thread) or on a writer thread."""
     wall0 = time.perf_counter()
     hal = build_backend(setup)
     cfg = setup.cfg
@@ -141,7 +143,8 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
             "scenario_path": str(setup.scenario.path), "plan": setup.scenario.plan.name,
             "contingency": int(setup.contingency),
             "first_fault_t_s": -1.0 if first is None else first},
-            lockstep=hal.backend == "sim")
+            lockstep=(hal.backend == "sim" and not hal.realtime) if log_inline is None
+            else log_inline)
     max_ns = int(cfg.loop.max_flight_s * NS_PER_S)
     status_div = max(1, round(cfg.loop.rate_hz / cfg.loop.status_hz))
     truth = hal.truth
