@@ -59,7 +59,7 @@ class NavConfig:
 @dataclass
 class ControlConfig:
     pos_p: float = field(default=0.9, metadata=rng(0, 20))
-    vel_p: float = field(default=1.8, metadata=rng(0, 50))
+    vel_p: float = field(default=1.2, metadata=rng(0, 50))
     vel_i: float = field(default=0.3, metadata=rng(0, 50))
     alt_p: float = field(default=1.2, metadata=rng(0, 20))
     vz_p: float = field(default=3.0, metadata=rng(0, 50))
