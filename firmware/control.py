@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from firmware.config import ControlConfig, VehicleConfig
+from hal.geometry import euler_to_quat
 
 # Quad X, PX4 order: front-right, rear-left, front-left, rear-right (must match the airframe).
 MOTOR_SIGNS = ((1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0))  # sign of x, sign of y
@@ -105,7 +106,7 @@ class Controller:
         self.last_att_sp = (roll_sp, pitch_sp, yaw)
 
         # -- attitude error (quaternion) -> body rate setpoint
-        qsp = _euler_to_q(roll_sp, pitch_sp, yaw)
+        qsp = euler_to_quat(roll_sp, pitch_sp, yaw)
         qw, qx, qy, qz = q
         # q_err = q^-1 * q_sp
         ew = qw * qsp[0] + qx * qsp[1] + qy * qsp[2] + qz * qsp[3]
@@ -156,10 +157,3 @@ class Controller:
             self.saturated = True
         return tuple(max(0.0, min(1.0, (base + d) / tmax)) for d in diffs)
 
-
-def _euler_to_q(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return (cr * cp * cy + sr * sp * sy, sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy, cr * cp * sy - sr * sp * cy)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from firmware.config import NavConfig
 from firmware.kf import AxisKf
 from firmware.vision import FlowEstimator, FlowResult, body_velocity, derotation_gain
+from hal.geometry import euler_to_quat, quat_to_euler, quat_to_matrix
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
 
 MAX_IMU_DT_S = 0.02  # larger gaps are not integrated as if nothing happened
@@ -96,9 +97,7 @@ class Navigator:
         self.gyro_bias = [gx, gy, gz]
         roll = math.atan2(-fy, -fz)
         pitch = math.atan2(fx, math.hypot(fy, fz))
-        cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-        cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-        self.q = [cr * cp, sr * cp, cr * sp, -sr * sp]
+        self.q = list(euler_to_quat(roll, pitch, 0.0))
         self._update_r()
         self.t_ns = self._align[-1].t_ns
         self._align = []
@@ -310,11 +309,7 @@ class Navigator:
 
     # -- outputs --------------------------------------------------------------------------
     def euler(self) -> tuple[float, float, float]:
-        w, x, y, z = self.q
-        roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-        pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
-        yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-        return roll, pitch, yaw
+        return quat_to_euler(self.q)
 
     def tilt_deg(self) -> float:
         return math.degrees(math.acos(max(-1.0, min(1.0, self.r[8]))))
@@ -332,13 +327,7 @@ class Navigator:
         return self.ku.p
 
     def _update_r(self) -> None:
-        w, x, y, z = self.q
-        self.r = (
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        )
-
+        self.r = quat_to_matrix(self.q)
 
 def _finite(v: tuple[float, float, float]) -> bool:
     return math.isfinite(v[0]) and math.isfinite(v[1]) and math.isfinite(v[2])

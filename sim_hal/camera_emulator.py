@@ -252,6 +252,51 @@ class CameraFaults:
     timestamp_shift_ns: int = 0
 
 
+class EmulatorThread:
+    """Lifecycle the camera emulators share: one serving thread on a transport, plus the
+    stall and disconnect faults its ``_run`` loop honours."""
+
+    transport: Transport
+    thread_name = "camera-emu"
+
+    def _init_runner(self, host_now: Callable[[], int]) -> None:
+        self._now = host_now
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stall_until = 0
+        self._down_request: float | None = None
+
+    @property
+    def path(self) -> str:
+        return self.transport.path
+
+    def start(self) -> str:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=self.thread_name,
+                                            daemon=True)
+            self._thread.start()
+        return self.path
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self.transport.close()
+
+    def stall(self, duration_s: float) -> None:
+        """The camera hangs for ``duration_s``: no exposures, no replies."""
+        self._stall_until = self._now() + round(duration_s * 1e9)
+
+    def disconnect(self, down_s: float | None = 0.5) -> None:
+        """Pull the line for ``down_s`` (None: for good); the driver's reads fail."""
+        self._down_request = float("inf") if down_s is None else down_s
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
 def paced_write(
     transport: Transport, data: bytes, baud: int, t_start_ns: int, *, paced: bool = True,
     chunk: int = 1024, host_now: HostNow = time.monotonic_ns,

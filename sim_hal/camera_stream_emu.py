@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections import deque
 from typing import NamedTuple
@@ -22,6 +21,7 @@ from hal.camera_stream import HEADER_LEN, encode_frame
 from sim_hal.camera_emulator import (
     CameraFaults,
     DeviceClock,
+    EmulatorThread,
     FrameSource,
     HostNow,
     PtyTransport,
@@ -41,7 +41,9 @@ class SentFrame(NamedTuple):
     fault: str  # "" when sent intact
 
 
-class StreamCameraEmulator:
+class StreamCameraEmulator(EmulatorThread):
+    thread_name = "stream-emu"
+
     def __init__(
         self,
         frame_source: FrameSource,
@@ -73,39 +75,9 @@ class StreamCameraEmulator:
         self.sent: deque[SentFrame] = deque(maxlen=log_len)
         self.overruns = 0
         self._rng = random.Random(seed)
-        self._now = host_now
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stall_until = 0
-        self._down_request: float | None = None
+        self._init_runner(host_now)
         self._up_at: int | None = None
         self._seq = 0
-
-    @property
-    def path(self) -> str:
-        return self.transport.path
-
-    def start(self) -> str:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="stream-emu", daemon=True)
-            self._thread.start()
-        return self.path
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        self.transport.close()
-
-    def stall(self, duration_s: float) -> None:
-        """The board hangs: no exposures, no bytes; ``seq`` resumes where it stopped."""
-        self._stall_until = self._now() + round(duration_s * 1e9)
-
-    def disconnect(self, down_s: float | None = 0.5) -> None:
-        """Pull the line: the driver's reads fail. ``down_s`` None: stay down."""
-        self._down_request = float("inf") if down_s is None else down_s
 
     def _wait_until(self, t_ns: int) -> bool:
         delay = t_ns - self._now()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import logging
 import random
-import threading
 import time
 
 import numpy as np
@@ -22,6 +21,7 @@ from PIL import Image
 
 from sim_hal.camera_emulator import (
     CameraFaults,
+    EmulatorThread,
     FrameSource,
     HostNow,
     PtyTransport,
@@ -39,7 +39,9 @@ DEFAULT_BANNER = b"VC0703 1.00\r\nCtrl infr exist\r\nUser-defined sensor\r\n525\
 SIZE_SETTLE_NS = 200_000_000  # a size change only takes after a pause (field reports)
 
 
-class Vc0706Emulator:
+class Vc0706Emulator(EmulatorThread):
+    thread_name = "vc0706-emu"
+
     def __init__(
         self,
         frame_source: FrameSource,
@@ -73,37 +75,8 @@ class Vc0706Emulator:
         self.mismatched_bytes = 0
         self._pending_size: tuple[int, int] | None = None
         self._rng = random.Random(seed)
-        self._now = host_now
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._stall_until = 0
-        self._down_request: float | None = None
+        self._init_runner(host_now)
         self._up_at: int | None = None
-
-    @property
-    def path(self) -> str:
-        return self.transport.path
-
-    def start(self) -> str:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="vc0706-emu", daemon=True)
-            self._thread.start()
-        return self.path
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        self.transport.close()
-
-    def stall(self, duration_s: float) -> None:
-        """The camera hangs: commands are ignored until it recovers."""
-        self._stall_until = self._now() + round(duration_s * 1e9)
-
-    def disconnect(self, down_s: float | None = 0.5) -> None:
-        self._down_request = float("inf") if down_s is None else down_s
 
     # --- main loop ------------------------------------------------------------------------
     def _run(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from hal.geometry import quat_to_euler, quat_to_matrix
 from hal.tomlschema import rng
 from hal.types import NS_PER_S, TruthState
 
@@ -80,11 +81,7 @@ class World:
         return math.acos(max(-1.0, min(1.0, self.r[8])))
 
     def euler(self) -> tuple[float, float, float]:
-        w, x, y, z = self.q
-        roll = math.atan2(2 * (w * x + y * z), 1 - 2 * (x * x + y * y))
-        pitch = math.asin(max(-1.0, min(1.0, 2 * (w * y - z * x))))
-        yaw = math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-        return roll, pitch, yaw
+        return quat_to_euler(self.q)
 
     def specific_force_body(self) -> tuple[float, float, float]:
         """What an ideal accelerometer at the body origin reads (m/s^2, FRD)."""
@@ -215,9 +212,4 @@ class World:
         self._update_r()
 
     def _update_r(self) -> None:
-        w, x, y, z = self.q
-        self.r = (
-            1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-        )
+        self.r = quat_to_matrix(self.q)

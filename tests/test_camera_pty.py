@@ -131,9 +131,9 @@ def test_stream_stall_and_timestamp_shift_are_visible(stream_pair) -> None:  # t
     lat_before = sorted(f.t_rx_ns - f.t_ns for f in before[-10:])[5]
     lat_after = sorted(f.t_rx_ns - f.t_ns for f in after[:10])[5]
     # the lie shows as a latency drop the watchdog can see, not absorbed by the mapping at once
-    assert lat_before - lat_after > 10_000_000
+    assert lat_before - lat_after > 5_000_000  # a quarter of the 20 ms lie, slewing or not
     h = cam.health()
-    assert h.clock is not None and h.clock.residual_ns < -10_000_000
+    assert h.clock is not None and h.clock.residual_ns < -5_000_000
 
 
 def test_stream_stays_down_without_hang(tmp_path: Path) -> None:
