@@ -113,6 +113,37 @@ def preflight(setup: FlightSetup, seconds: float) -> PreflightReport:
         hal.close()
 
 
+def bench(config: Path | None, which: str, seconds: float, seed: int = 1) -> Any:
+    """``flightsw bench i2c|camera``: identify and measure the devices of a hardware backend
+    (the emulated ones of hil, or the rig's real ones)."""
+    from hal.bench import bench_camera, bench_i2c
+
+    cfg = load_config(config if config is not None else CONFIG_DIR / "hil.toml")
+    if cfg.backend == "hil":
+        from sim_hal.hil import hil_camera_bench_target, hil_i2c_bench_target, load_hil_settings
+
+        hil = load_hil_settings(cfg.hil, cfg.source)
+        target: Any = (hil_i2c_bench_target(hil, seed) if which == "i2c"
+                       else hil_camera_bench_target(hil, seed))
+    elif cfg.backend == "rig":
+        from hal.rig import load_rig_settings, rig_camera_bench_target, rig_i2c_bench_target
+
+        rig = load_rig_settings(cfg.rig, cfg.source)
+        target = rig_i2c_bench_target(rig) if which == "i2c" else rig_camera_bench_target(rig)
+    else:
+        raise ConfigError(f"{cfg.source}: backend: bench needs a hardware backend (hil or rig), "
+                          f"not {cfg.backend!r}")
+    try:
+        if which == "i2c":
+            report = bench_i2c(target.bus, target.clock, target.devices, seconds)
+        else:
+            report = bench_camera(target.camera, target.clock, seconds, baud=target.baud)
+    finally:
+        target.close()
+    report.lines.insert(0, f"bench {which}: {target.description} ({cfg.source})")
+    return report
+
+
 @dataclass
 class FlightResult:
     summary: dict[str, Any]

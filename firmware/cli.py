@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     pf = sub.add_parser("preflight", help="check config, devices, loop rate, log dir, outputs")
     pf.add_argument("--config", type=Path, help="flight configuration TOML (default sim)")
     pf.add_argument("--seconds", type=float, default=3.0, help="how long to run the loop")
+    bn = sub.add_parser("bench", help="identify and measure the devices of a hardware backend")
+    bn.add_argument("what", choices=["i2c", "camera"])
+    bn.add_argument("--config", type=Path, help="hil or rig configuration (default hil)")
+    bn.add_argument("--seconds", type=float, default=5.0)
+    bn.add_argument("--json", action="store_true", help="also print the figures as JSON")
     rp = sub.add_parser("replay", help="feed a flight log back through navigation and the "
                         "watchdog; tell when (or whether) LAND_NOW fires")
     rp.add_argument("file", type=Path)
@@ -68,13 +73,16 @@ def main(argv: list[str] | None = None) -> int:
             return _replay(args)
         if args.command == "preflight":
             return _preflight(args)
+        if args.command == "bench":
+            return _bench(args)
         if args.command == "log":
             return _log(args)
     except ConfigError as exc:
         print(f"flightsw: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"flightsw: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"flightsw: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     return 2
 
@@ -88,6 +96,16 @@ def _preflight(args: argparse.Namespace) -> int:
     print("\n".join(report.lines()))
     print("READY TO ARM" if report.ok else "NOT READY: " +
           ", ".join(c.name for c in report.failures()))
+    return 0 if report.ok else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from firmware.boot import bench
+
+    report = bench(args.config, args.what, args.seconds)
+    print("\n".join(report.lines))
+    if args.json:
+        print(json.dumps(report.figures))
     return 0 if report.ok else 1
 
 
