@@ -136,6 +136,10 @@ class FlightSoftware:
                 for r in ranges:
                     nav.fuse_range(r)
         cam_h, imu_h = hal.camera.health(), hal.imu.health()
+        if nav.aligned:
+            innov = nav.step_frame()  # the frame begun in an earlier cycle
+            if innov is not None and self.mode in AIRBORNE:
+                wd.on_vision_innovation(innov, now)
         for fr in frames:
             wd.on_frame(fr, now, cam_h, imu_h)
             if nav.aligned:

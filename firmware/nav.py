@@ -62,9 +62,12 @@ class Navigator:
         self._align: list[ImuSample] = []
         self.use_vision = True
         self.flow = FlowEstimator(cam_width, cam_height)
-        # where a frame's displacement comes from: the estimator here, the log in replay
-        self.flow_source: Callable[[Frame], FlowResult | None] = \
-            lambda fr: self.flow.update(fr.image)
+        # Where a frame's displacement comes from: the estimator here, the log in replay.
+        # Three stages, one control cycle apart (see fuse_frame).
+        self.flow_begin: Callable[[Frame], None] = lambda fr: self.flow.begin(fr.image)
+        self.flow_advance: Callable[[], bool] = self.flow.advance
+        self.flow_finish: Callable[[Frame], FlowResult | None] = lambda fr: self.flow.finish()
+        self._pending: tuple[Frame, int | None] | None = None
         self.rot_gain = derotation_gain(cam_width, cam_height, focal_px)
         self._prev_frame_t: int | None = None
         self._hist_t: list[int] = []
@@ -249,15 +252,37 @@ class Navigator:
 
     # -- vision -------------------------------------------------------------------------------
     def fuse_frame(self, fr: Frame) -> float | None:
-        """Fuse one frame; returns the vision innovation (m/s) when one was formed."""
+        """Start on a frame: a third of the image work now, the rest over the next two cycles
+        (``step_frame``), so no cycle carries a whole frame (about 0.5 ms). The fusion is at
+        the frame's own timestamp either way. Returns the innovation of a frame still pending
+        (only when frames arrive closer than three cycles apart)."""
         cnt = self.counters
+        earlier = self.finish_frame() if self._pending is not None else None
         if not self.use_vision or self.ku.p < self.cfg.vision_min_alt_m:
             self.flow.reset()
             self._prev_frame_t = None
             cnt.vision_skipped += 1
+            return earlier
+        self.flow_begin(fr)
+        self._pending = (fr, self._prev_frame_t)
+        self._prev_frame_t = fr.t_ns
+        return earlier
+
+    def step_frame(self) -> float | None:
+        """One cycle's share of the pending frame: its middle stage, else its last stage and
+        the fusion. Returns the vision innovation (m/s) when one was formed."""
+        if self._pending is None or self.flow_advance():
             return None
-        flow = self.flow_source(fr)
-        t_prev, self._prev_frame_t = self._prev_frame_t, fr.t_ns
+        return self.finish_frame()
+
+    def finish_frame(self) -> float | None:
+        """Finish the pending frame; returns the vision innovation (m/s) when one was formed."""
+        if self._pending is None:
+            return None
+        fr, t_prev = self._pending
+        self._pending = None
+        cnt = self.counters
+        flow = self.flow_finish(fr)
         if flow is None or t_prev is None:
             cnt.vision_skipped += 1
             return None
@@ -279,10 +304,7 @@ class Navigator:
         # Body -> NED with the full attitude: the camera measures the body-x/y components,
         # and the body-z one follows from the (altimeter-known) vertical velocity. Using the
         # heading alone would shrink the measurement by cos(tilt): 2 % at 12 deg of cruise tilt.
-        w, x, y, z = s1[3:7]
-        r0, r1, r2 = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
-        r3, r4, r5 = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
-        r6, r7, r8 = 2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)
+        r0, r1, r2, r3, r4, r5, r6, r7, r8 = quat_to_matrix(s1[3:7])
         vz_b = (-self.ku.v - r6 * vx_b - r7 * vy_b) / max(r8, 0.5)
         vn = r0 * vx_b + r1 * vy_b + r2 * vz_b
         ve = r3 * vx_b + r4 * vy_b + r5 * vz_b
@@ -306,6 +328,7 @@ class Navigator:
         self.use_vision = False
         self.flow.reset()
         self._prev_frame_t = None
+        self._pending = None
 
     # -- outputs --------------------------------------------------------------------------
     def euler(self) -> tuple[float, float, float]:

@@ -150,14 +150,14 @@ class FlightRecorder:
 
     def _wrap_flow(self) -> None:
         nav = self.fsw.nav
-        source = nav.flow_source
+        finish = nav.flow_finish
 
         def recorded(fr: Frame) -> FlowResult | None:
-            res = source(fr)
+            res = finish(fr)
             self._flow_cycle.append((fr.seq, res))
             return res
 
-        nav.flow_source = recorded
+        nav.flow_finish = recorded
 
     # -- per cycle ------------------------------------------------------------------------
     def on_inputs(self, now: int, imu: list[ImuSample], ranges: list[RangeSample],

@@ -167,7 +167,9 @@ def replay(path: Path, config: FlightConfig | None = None) -> ReplayResult:
 
     flows = {int(r[0]): FlowResult(r[1], r[2], r[3]) for r in
              _rows(log, "vision_flow", ["frame_seq", "drow", "dcol", "quality"])}
-    fsw.nav.flow_source = lambda fr: flows.get(fr.seq)
+    fsw.nav.flow_begin = lambda fr: None
+    fsw.nav.flow_advance = lambda: False
+    fsw.nav.flow_finish = lambda fr: flows.get(fr.seq)
 
     imu_rows = _group(_rows(log, "sensor_imu", ["t_ns", "seq", "accel_mps2", "gyro_rps",
                                                  "temp_c", "device_t_ns", "cycle"]), 6)

@@ -75,13 +75,29 @@ class FlowEstimator:
         self._ky = fyy.ravel()[self._low].astype(np.float64)
         self._kx = fxx.ravel()[self._low].astype(np.float64)
         self._prev_mag: npt.NDArray[np.float32] | None = None
+        # (image, cross-power, previous spectrum, previous magnitudes, coarse peak or None)
+        self._stage: tuple[npt.NDArray[np.generic], npt.NDArray[np.complexfloating],
+                           npt.NDArray[np.complex64], npt.NDArray[np.float32],
+                           FlowResult | None] | None = None
 
     def reset(self) -> None:
         """Forget the previous frame (after a gap, a fault, or a jump in attitude)."""
         self._prev = None
+        self._stage = None
 
     def update(self, image: npt.NDArray[np.generic]) -> FlowResult | None:
         """Shift of ``image`` relative to the previous image; None when there is no previous."""
+        self.begin(image)
+        while self.advance():
+            pass
+        return self.finish()
+
+    # The work is three stages of about one FFT each (begin, advance, finish), so a control
+    # loop can spread one frame over three cycles instead of carrying ~0.5 ms in one.
+
+    def begin(self, image: npt.NDArray[np.generic]) -> None:
+        """Stage one: the new frame's windowed, whitened spectrum, and the cross-power with
+        the previous frame's."""
         if image.shape != (self.height, self.width):
             raise ValueError(f"image shape {image.shape} != expected {(self.height, self.width)}")
         buf = self._buf
@@ -96,22 +112,41 @@ class FlowEstimator:
         conj_w = np.conjugate(spec)
         conj_w *= self._weight
         self._prev = conj_w
-        low_mag = mag.ravel()[self._low]
-        self._prev_mag = low_mag
+        self._prev_mag = mag.ravel()[self._low]
         if prev is None or prev_mag is None:
-            return None
+            self._stage = None
+            return
         spec *= prev
-        corr = np.fft.irfft2(spec, s=(self.height, self.width))
-        coarse = self._peak(corr)
+        self._stage = (image, spec, prev, prev_mag, None)
+
+    def advance(self) -> bool:
+        """Stage two: the correlation surface and its coarse peak. True if it did work."""
+        st = self._stage
+        if st is None or st[4] is not None:
+            return False
+        image, cross, prev, prev_mag, _ = st
+        corr = np.fft.irfft2(cross, s=(self.height, self.width))
+        self._stage = (image, cross, prev, prev_mag, self._peak(corr))
+        return True
+
+    def finish(self) -> FlowResult | None:
+        """Stage three: window the new frame again with the window moved by the coarse shift,
+        so both windows cover the same ground (the pair is then a pure translation), and
+        refine the shift from the phase slope."""
+        self.advance()
+        stage, self._stage = self._stage, None
+        if stage is None:
+            return None
+        image, _, prev, prev_mag, coarse = stage
+        assert coarse is not None
         if coarse.quality <= 0.0 or abs(coarse.drow) > self.height / 4 \
                 or abs(coarse.dcol) > self.width / 4:
             return coarse
-        # Window the new frame again with the window moved by the coarse shift, so both
-        # windows cover the same ground: the pair is then a pure translation.
-        moved = np.outer(_hann(self.height, coarse.drow), _hann(self.width, coarse.dcol))
+        buf = self._buf
         np.copyto(buf, image, casting="unsafe")
         buf -= buf.mean(dtype=np.float64)
-        buf *= moved
+        buf *= _hann(self.height, coarse.drow)[:, None]
+        buf *= _hann(self.width, coarse.dcol)[None, :]
         spec2 = np.fft.rfft2(buf).ravel()[self._low]
         cross = spec2 * prev.ravel()[self._low]
         return self._refine(coarse, cross, np.abs(spec2) * prev_mag)

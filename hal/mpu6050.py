@@ -456,7 +456,11 @@ class Mpu6050:
 
         # Counter of the newest frame read, and one clock observation for it.
         period = self._period_host_ns()
-        t_obs = now + self._latency_ns - round(self._rem * period)
+        # An upper bound of the newest frame's time: the count latched before the read
+        # finished (not before it started: a preemption in between would put frames that
+        # arrived meanwhile in _rem, and pull the bound below the truth, which a lower-envelope
+        # fit then keeps for its whole window).
+        t_obs = self._t_last_read + self._latency_ns - round(self._rem * period)
         if self._resync and self._have_counter:
             # t_obs lies within one period after the newest frame's true time: floor, with a
             # little slack for the mapping's own error.
