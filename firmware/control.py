@@ -85,8 +85,6 @@ class Controller:
                 ve_sp *= sp.max_speed / sp_norm
             en, ee = vn_sp - vel[0], ve_sp - vel[1]
             vi = self.vel_int
-            vi[0] = max(-1.0, min(1.0, vi[0] + c.vel_i * en * dt))
-            vi[1] = max(-1.0, min(1.0, vi[1] + c.vel_i * ee * dt))
             an_sp = c.vel_p * en + vi[0]
             ae_sp = c.vel_p * ee + vi[1]
             # one limit on the total tilt (not per axis: 20 deg of roll and of pitch is 28)
@@ -95,6 +93,11 @@ class Controller:
             if a_norm > a_max:
                 an_sp *= a_max / a_norm
                 ae_sp *= a_max / a_norm
+            else:
+                # integrate only when not saturated: a long braking would wind it up and
+                # overshoot into a reverse drift afterwards
+                vi[0] = max(-1.0, min(1.0, vi[0] + c.vel_i * en * dt))
+                vi[1] = max(-1.0, min(1.0, vi[1] + c.vel_i * ee * dt))
 
         # -- acceleration -> attitude (tilt toward the desired acceleration)
         yaw = sp.yaw

@@ -19,6 +19,7 @@ FAULT_KINDS: dict[str, dict[str, tuple[float | None, float, float]]] = {
     "camera.stamp_shift": {"shift_s": (None, -10.0, 10.0)},
     "camera.clock_skew": {"ppm": (None, -100_000.0, 100_000.0)},
     "camera.stall": {},
+    "camera.disconnect": {},  # the line goes dead (the driver sees its port fail)
     "camera.burst_drop": {"drop_prob": (None, 0.0, 1.0)},
     "camera.latency": {"extra_s": (None, 0.0, 5.0)},
     "imu.stall": {},

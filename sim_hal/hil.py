@@ -41,7 +41,7 @@ from hal.bench import CameraBenchTarget, I2cBenchTarget, I2cDevices
 from hal.camera_stream import StreamCamera, StreamCameraSettings
 from hal.interfaces import Hal
 from hal.lidarlite import LidarLiteSettings, LidarLiteV3
-from hal.mpu6050 import FRD_FROM_CHIP, Mpu6050, Mpu6050Settings
+from hal.mpu6050 import FRD_FROM_CHIP, G0, Mpu6050, Mpu6050Settings
 from hal.pca9685 import Pca9685, Pca9685Settings
 from hal.realtime import RealtimeClock
 from hal.tomlschema import load, rng
@@ -125,6 +125,9 @@ class HilStreamCameraSettings(StreamCameraSettings):
 
 @dataclass
 class HilSettings:
+    """``[hil]``: the simulated vehicle, what the emulated devices do beyond their register maps
+    (``*_model``), and the drivers' own settings, exactly as the rig would have them."""
+
     vehicle: VehicleParams = field(default_factory=VehicleParams)
     imu_model: HilImuModel = field(default_factory=HilImuModel)
     altimeter_model: HilRangeModel = field(default_factory=HilRangeModel)
@@ -160,9 +163,13 @@ _State = tuple[int, Vec3, Vec3, float, float]
 class HilWorld:
     """The world, the lock that guards its stepping, and a short history for the emulators."""
 
-    def __init__(self, world: World, step_ns: int = WORLD_STEP_NS) -> None:
+    def __init__(self, world: World, step_ns: int = WORLD_STEP_NS, live: bool = True,
+                 impact_cap_mps2: float = 8 * G0) -> None:
         self.world = world
         self.step_ns = step_ns
+        self.live = live  # False: a world held still (the bench targets), never stepped
+        self.impact_cap = impact_cap_mps2
+        self._impulse: tuple[Vec3, int] | None = None  # per-step share, steps left
         self.lock = threading.Lock()
         self.history: deque[_State] = deque(maxlen=HISTORY_STEPS)
         self.range_invalid = False  # altimeter.invalid: no return (reads 0 cm)
@@ -174,7 +181,7 @@ class HilWorld:
         return (w.t_ns, w.specific_force_body(), (o[0], o[1], o[2]), -w.pos[2], w.r[8])
 
     def step_to(self, t_ns: int) -> None:
-        """Whole steps up to ``t_ns`` (the world trails real time by less than one step)."""
+        """Whole steps up to ``t_ns``."""
         w = self.world
         step = self.step_ns
         if w.t_ns + step > t_ns:
@@ -182,12 +189,51 @@ class HilWorld:
         hist = self.history
         with self.lock:
             while w.t_ns + step <= t_ns:
+                touchdowns = w.touchdowns
                 w.step(step)
                 self.steps += 1
-                hist.append(self._state())
+                st = self._state()
+                if w.touchdowns != touchdowns:
+                    st = self._start_impact(st)
+                elif self._impulse is not None:
+                    st = self._add_share(st)
+                hist.append(st)
+
+    def _start_impact(self, st: _State) -> _State:
+        """The world stops a touchdown in one step: tens of g for 1 ms, beyond any IMU's range
+        (the emulator would clip it and the velocity change be lost to the navigation). Real
+        gear takes several ms: spread the same velocity change over enough steps to stay
+        under ``impact_cap``."""
+        r, g = self.world.r, self.world.g
+        sf = st[1]
+        spike = (sf[0] + r[6] * g, sf[1] + r[7] * g, sf[2] + r[8] * g)  # less 1 g at rest
+        n = max(1, math.ceil(math.sqrt(sum(c * c for c in spike)) / self.impact_cap))
+        share = (spike[0] / n, spike[1] / n, spike[2] / n)
+        self._impulse = (share, n - 1) if n > 1 else None
+        rest = (sf[0] - spike[0] + share[0], sf[1] - spike[1] + share[1],
+                sf[2] - spike[2] + share[2])
+        return (st[0], rest, st[2], st[3], st[4])
+
+    def _add_share(self, st: _State) -> _State:
+        assert self._impulse is not None
+        share, left = self._impulse
+        self._impulse = (share, left - 1) if left > 1 else None
+        sf = st[1]
+        return (st[0], (sf[0] + share[0], sf[1] + share[1], sf[2] + share[2]), st[2], st[3],
+                st[4])
 
     def at(self, t_ns: int) -> _State:
-        """The state after the step containing ``t_ns`` (the newest if the world trails it)."""
+        """The state after the step containing ``t_ns``, as the lockstep sim samples.
+
+        A sensor may sample after the world's last step (the control thread stepped it at
+        the start of the cycle and the driver reads later): the world is then stepped over
+        ``t_ns`` first. Answering with the last state instead would hand a later step's
+        event -- a touchdown's one-step impact -- to no sample at all.
+        """
+        w = self.world
+        if self.live and t_ns > w.t_ns:
+            step = self.step_ns
+            self.step_to(w.t_ns + -(-(t_ns - w.t_ns) // step) * step)
         hist = self.history
         if not hist:
             return self._state()
@@ -441,6 +487,8 @@ class HilFaultInjector:
     camera.stamp_shift    ``CameraFaults.timestamp_shift_ns``: the board stamps wrongly
     camera.clock_skew     the board's ``DeviceClock.set_skew``: + ``ppm`` while active
     camera.stall          ``emulator.stall``: no exposures, no bytes
+    camera.disconnect     ``emulator.disconnect``: the pty goes away (for the fault's
+                          duration, or for good); the driver's port fails and it reconnects
     camera.burst_drop     ``CameraFaults.drop_prob``
     camera.latency        a delay line in the transport: bytes leave ``extra_s`` later
     imu.stall             the chip's sample clock stops (FIFO stays empty, registers answer)
@@ -471,6 +519,7 @@ class HilFaultInjector:
         self.t0_ns: int | None = None
         self._next_overflow: dict[int, int] = {}
         self._camera_stalled = False
+        self._camera_down = False
         # tick runs on the control thread; a re-anchor may come from another (a stall guard
         # cutting the outputs calls disarm)
         self._lock = threading.Lock()
@@ -574,6 +623,12 @@ class HilFaultInjector:
         if stall != self._camera_stalled:
             self._camera_stalled = stall
             t.camera.stall(STALL_FOREVER_S if stall else 0.0)
+        down = next((f for f in self.active if f.kind == "camera.disconnect"), None)
+        if (down is not None) != self._camera_down:
+            self._camera_down = down is not None
+            if down is not None:
+                forever = down.until_ns >= FOREVER_NS // 2
+                t.camera.disconnect(None if forever else (down.until_ns - down.at_ns) / 1e9)
         t.delay_line.delay_ns = round(self._sum("camera.latency", "extra_s") * NS_PER_S)
         t.imu.stalled = self._any("imu.stall")
         t.hw.range_invalid = self._any("altimeter.invalid")
@@ -736,7 +791,8 @@ def _camera_board(settings: HilSettings, hw: HilWorld, seed: int
 def build_hil_parts(settings: HilSettings, planet: str, faults: FaultSet, seed: int) -> HilParts:
     t0 = time.monotonic_ns() // WORLD_STEP_NS * WORLD_STEP_NS
     world = World(settings.vehicle, GRAVITY[planet], t0_ns=t0)
-    hw = HilWorld(world)
+    # half the accelerometer's range: a spread touchdown never clips
+    hw = HilWorld(world, impact_cap_mps2=0.5 * settings.mpu6050.accel_fs_g * G0)
     clock = HilClock(hw)
     bus, imu_emu, lidar_emu, pca_emu = _attach_i2c(settings, hw, clock, seed)
     cam_emu, cam_faults, dev_clock, line = _camera_board(settings, hw, seed)
@@ -785,7 +841,7 @@ def _hovering(settings: HilSettings) -> HilWorld:
     world = World(settings.vehicle, GRAVITY["earth"], t0_ns=time.monotonic_ns())
     world.pos = [0.0, 0.0, -BENCH_ALTITUDE_M]
     world.on_ground = False
-    return HilWorld(world)
+    return HilWorld(world, live=False)
 
 
 def hil_i2c_bench_target(settings: HilSettings, seed: int) -> I2cBenchTarget:

@@ -307,6 +307,8 @@ class SimCamera(_Timed):
         fs = self.faults
         if fs.active("camera.stall", t) is not None:
             return  # no exposure, no sequence number: the camera is stuck
+        if fs.active("camera.disconnect", t) is not None:
+            return
         self._seq += 1
         for i, f in enumerate(fs.of_kind("camera.drop")):
             if i not in self._drops_done and f.at_ns <= t:
@@ -336,9 +338,19 @@ class SimCamera(_Timed):
         self._pending.append((t + lat, frame))
 
     def poll(self) -> list[Frame]:
+        now = self.world.t_ns
+        down = self.faults.active("camera.disconnect", now) is not None
+        if down == self._health.connected:  # a change: count it as a driver would
+            self._health.connected = not down
+            if down:
+                self._health.note_error("serial port failed: device disconnected")
+            else:
+                self._health.reconnects += 1
+        if down:
+            self._pending.clear()  # bytes in flight are lost with the line
+            return []
         if not self._pending:
             return []
-        now = self.world.t_ns
         out = []
         keep = []
         for due, fr in self._pending:

@@ -67,6 +67,7 @@ FAULTS = {
     "fault_camera_stamp_shift": {"frame_interval", "frame_latency", "camera_clock_residual"},
     "fault_camera_clock_skew": {"camera_clock_skew", "camera_clock_residual"},
     "fault_camera_stall": {"frame_stale"},
+    "fault_camera_disconnect": {"frame_stale"},
     "fault_camera_burst_drop": {"frame_drop_burst", "frame_seq_gap"},
     "fault_camera_latency": {"frame_latency", "camera_clock_residual"},
     "fault_imu_stall": {"imu_stale"},
