@@ -24,7 +24,7 @@ from hal.types import NS_PER_S, ActuatorCommand, Frame, ImuSample, RangeSample
 log = logging.getLogger(__name__)
 
 SPOOL_S = 0.5
-IDLE_MIN_S = 1.0
+IDLE_MIN_S = 5.0  # on the ground at least this long before arming, on every backend
 LAND_DETECT_S = 0.5
 IMU_LOST_S = 0.01
 GROUND_NEAR_M = 0.3

@@ -37,7 +37,6 @@ class RigSettings:
     camera_port: str = "/dev/serial0"
     stream: StreamCameraSettings = field(default_factory=StreamCameraSettings)
     vc0706: Vc0706Settings = field(default_factory=Vc0706Settings)
-    spin_us: int = field(default=0, metadata=rng(0, 1000))  # RealtimeClock busy-wait margin
 
     def validate(self) -> str:
         addrs = [self.mpu6050.address, self.lidarlite.address, self.pca9685.address]
@@ -80,7 +79,7 @@ def make_camera(settings: RigSettings, clock: Clock) -> Camera:
 
 
 def build_rig(settings: RigSettings, arm: bool) -> Hal:
-    clock = RealtimeClock(spin_ns=settings.spin_us * 1000)
+    clock = RealtimeClock()
     bus = open_i2c_bus(settings.i2c_bus)
     live = settings.pca9685.enabled and arm
     if settings.pca9685.enabled and not arm:

@@ -348,3 +348,23 @@ def test_bad_hil_keys_are_one_line_config_errors() -> None:
         load_hil_settings({"camera": {"baud": 3_000_000}}, "cfg.toml")
     s = load_hil_settings({"camera": {"width": 96, "height": 72, "focal_px": 40.0}}, "c")
     assert (s.camera.baud, s.camera.width) == (8_000_000, 96)  # hil's defaults kept
+
+
+def test_a_touchdown_impact_is_spread_within_the_imus_range() -> None:
+    from sim_hal.hil import HilWorld
+    from sim_hal.world import VehicleParams, World
+
+    w = World(VehicleParams(), 3.71, t0_ns=0)
+    w.pos = [0.0, 0.0, -0.16]
+    w.vel = [0.0, 0.0, 1.0]  # 1 m/s down, 1 cm above touchdown
+    w.on_ground = False
+    cap = 50.0
+    hw = HilWorld(w, impact_cap_mps2=cap)
+    hw.step_to(100_000_000)
+    assert w.touchdowns == 1 and w.on_ground
+    # what the accelerometer feels beyond the 1 g at rest, step by step (body z is down)
+    extra = [s[1][2] + 3.71 for s in hw.history]
+    assert max(abs(e) for e in extra) <= cap + 3.71  # in range (+ the free-fall step)
+    dv = sum(extra) * 1e-3
+    assert dv == pytest.approx(-1.0, abs=0.01)  # from 1 m/s down to rest: the whole stop
+    assert sum(1 for e in extra if abs(e) > 1.0) >= 3  # over several steps, not one

@@ -91,10 +91,6 @@ def test_hil_flight6_land_now_like_the_sim() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=False, reason=(
-    "after LAND_NOW at 4 m/s the vehicle brakes and descends 10 m dead-reckoning on the IMU; "
-    "the sim itself lands 8.6 m from its LAND_NOW point, and another IMU noise realization "
-    "(the emulator's) lands ~11 m from the sim's spot (measured with the driver fix)"))
 def test_hil_flight6_lands_where_the_sim_lands() -> None:
     hil, sim = flight("hil", "flight6"), flight("sim", "flight6")
     assert landing_gap_m(hil, sim) <= 2.0, (hil["final_ned"], sim["final_ned"])
