@@ -75,6 +75,9 @@ class ControlConfig:
     max_descent_mps: float = field(default=1.0, metadata=rng(0.1, 20))
     land_speed_mps: float = field(default=0.4, metadata=rng(0.05, 5))
     land_now_descent_mps: float = field(default=1.0, metadata=rng(0.05, 5))
+    # without a trusted altimeter there is no slowing down near the ground: the whole
+    # descent goes at this rate
+    blind_descent_mps: float = field(default=0.6, metadata=rng(0.05, 5))
     land_slow_alt_m: float = field(default=1.5, metadata=rng(0, 50))
     acceptance_radius_m: float = field(default=0.8, metadata=rng(0.05, 100))
 

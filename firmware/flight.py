@@ -251,6 +251,8 @@ class FlightSoftware:
                 fast = c.land_now_descent_mps
                 if not nav.use_vision:
                     sp.hold_horizontal = False  # brake on the dead-reckoned velocity
+            if not self.range_trusted:
+                fast = min(fast, c.blind_descent_mps)
             slow = self.range_trusted and height < c.land_slow_alt_m
             sp.climb_rate = -(c.land_speed_mps if slow else fast)
             # Last decimetres, or already touching: no horizontal control, attitude level, so
