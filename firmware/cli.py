@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if exc.code in (0, None) else 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # the flight's own events (modes, LAND_NOW, crashes) reach the operator as events and in
+    # the summary; as log records too they would be printed twice
+    for name in ("firmware.flight", "firmware.contingency"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         if args.command == "fly":
             return _fly(args)

@@ -114,6 +114,7 @@ def test_same_seed_same_summary_and_different_seed_differs():
 def test_cli_writes_the_summary_json_and_exits_0(tmp_path: Path):
     out = tmp_path / "s.json"
     r = subprocess.run([sys.executable, "-m", "firmware", "fly", "--quiet", "--seed", "3",
+                        "--log", str(tmp_path / "hover.ulg"),
                         "--scenario", str(SCENARIOS / "nominal_hover.toml"),
                         "--summary-json", str(out)], cwd=ROOT, capture_output=True, text=True,
                        timeout=100)
@@ -122,3 +123,4 @@ def test_cli_writes_the_summary_json_and_exits_0(tmp_path: Path):
     assert list(s)[: len(SUMMARY_FIELDS)] == SUMMARY_FIELDS
     assert s["seed"] == 3 and s["backend"] == "sim" and s["scenario"] == "nominal_hover"
     assert "landed safely" in r.stdout
+    assert (tmp_path / "hover.ulg").stat().st_size > 100_000  # the flight log, where asked
