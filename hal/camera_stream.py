@@ -343,7 +343,52 @@ class FrameTimestamper:
         )
 
 
-class StreamCamera:
+class CameraThread:
+    """Lifecycle shared by the serial camera drivers: one thread owns the port and fills a
+    bounded FrameQueue; ``poll`` only drains it (the control cycle never waits)."""
+
+    name: str
+    thread_role = "rx"
+    _queue: FrameQueue
+    _health: DeviceHealth
+
+    def _init_thread(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _join_timeout_s(self) -> float:
+        return 5.0
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _close_port(self) -> None:
+        raise NotImplementedError
+
+    def open(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-{self.thread_role}",
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        t = self._thread
+        if t is not None:
+            t.join(timeout=self._join_timeout_s())
+            if t.is_alive():
+                log.error("%s: %s thread did not stop", self.name, self.thread_role)
+        self._thread = None
+        self._close_port()
+        self._health.connected = False
+
+    def poll(self) -> list[Frame]:
+        return self._queue.drain()
+
+
+class StreamCamera(CameraThread):
     """hal.interfaces.Camera for the raw-frame stream. Frame images are read-only arrays."""
 
     def __init__(
@@ -362,33 +407,13 @@ class StreamCamera:
         self.stamper = FrameTimestamper(s)
         self._queue = FrameQueue(s.queue_len)
         self._health = DeviceHealth(connected=False, clock=self.stamper.mapper.stats)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self._port: SerialPort | None = None
         self._ever_connected = False
         self._wrong_size = 0
 
-    # Camera protocol
-    def open(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-rx", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        t = self._thread
-        if t is not None:
-            t.join(timeout=5.0 + 2 * self.settings.read_timeout_s)
-            if t.is_alive():
-                log.error("%s: reader thread did not stop", self.name)
-        self._thread = None
-        self._close_port()
-        self._health.connected = False
-
-    def poll(self) -> list[Frame]:
-        return self._queue.drain()
+    def _join_timeout_s(self) -> float:
+        return 5.0 + 2 * self.settings.read_timeout_s
 
     def health(self) -> DeviceHealth:
         h, ps = self._health, self.parser.stats

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from hal.camera_stream import (
     SERIAL_ERRORS,
     Backoff,
+    CameraThread,
     FrameQueue,
     PortSpec,
     SerialPort,
@@ -110,7 +110,9 @@ def decode_jpeg(data: bytes, width: int, height: int) -> np.ndarray | None:
     return np.asarray(gray, dtype=np.uint8)
 
 
-class Vc0706Camera:
+class Vc0706Camera(CameraThread):
+    thread_role = "capture"
+
     """hal.interfaces.Camera for a VC0706 on a serial port."""
 
     def __init__(
@@ -130,34 +132,15 @@ class Vc0706Camera:
         self._line_baud = s.baud
         self._queue = FrameQueue(s.queue_len)
         self._health = DeviceHealth(connected=False)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._init_thread()
         self._seq = 0
         self._ever_connected = False
         self.chunk_retries = 0
         self.garbage_bytes = 0
 
     # --- Camera protocol ------------------------------------------------------------------
-    def open(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-cap", daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        t = self._thread
-        if t is not None:
-            t.join(timeout=10.0)
-            if t.is_alive():
-                log.error("%s: capture thread did not stop", self.name)
-        self._thread = None
-        self._close_port()
-        self._health.connected = False
-
-    def poll(self) -> list[Frame]:
-        return self._queue.drain()
+    def _join_timeout_s(self) -> float:
+        return 10.0
 
     def health(self) -> DeviceHealth:
         h = self._health
