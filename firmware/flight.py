@@ -85,7 +85,8 @@ class FlightSoftware:
         self.outputs_cut: str | None = None  # set from the stall guard's thread
         self._cut_reported = False
         self.finished = False
-        self._land_timer = 0.0
+        self._land_timer = 0.0  # land detector: how long touchdown has looked true
+        self._hold_timer = 0.0  # time held at the take-off altitude
         self._alt_sp = 0.0
         self._dt = exec_stats.period_ns / NS_PER_S
         self.hover_thrust_n = cfg.vehicle.mass_kg * gravity
@@ -197,8 +198,7 @@ class FlightSoftware:
         t_in_mode = (now - self.mode_t_ns) / NS_PER_S
         off = (0.0,) * 4
         if mode == Mode.IDLE:
-            if nav.aligned and self.watchdog.learned and t_in_mode >= IDLE_MIN_S \
-                    and self.plan.waypoints is not None:
+            if nav.aligned and self.watchdog.learned and t_in_mode >= IDLE_MIN_S:
                 self.watchdog.arm(now)
                 self.ctrl.reset()
                 self._set_mode(Mode.ARMED, now)
@@ -230,11 +230,10 @@ class FlightSoftware:
             self._alt_sp = min(self.plan.takeoff_alt_m, self._alt_sp + step)
             sp.north, sp.east, sp.alt, sp.max_speed = 0.0, 0.0, self._alt_sp, 1.0
             if abs(height - self.plan.takeoff_alt_m) < 0.3:
-                if t_in_mode > 0 and self._land_timer >= self.plan.takeoff_hold_s:
-                    self._land_timer = 0.0
+                if self._hold_timer >= self.plan.takeoff_hold_s:
                     self.mission.begin(0.0, 0.0, self.plan.takeoff_alt_m)
                     self._set_mode(Mode.MISSION, now)
-                self._land_timer += dt
+                self._hold_timer += dt
         elif mode == Mode.MISSION:
             n, e, a, vn, ve, speed = self.mission.update(dt, pn, pe, height)
             sp.north, sp.east, sp.alt, sp.vn_ff, sp.ve_ff = n, e, a, vn, ve
