@@ -98,8 +98,7 @@ class Watchdog:
         self.last_range_rx_ns = 0
         self.last_range_valid_ns = 0
         self._drops: deque[tuple[int, int]] = deque()
-        self._window: deque[tuple[int, float, float, float, float, float]] = deque()
-        self._window_rejected: deque[tuple[int, int]] = deque()
+        self._window: deque[tuple[int, float, float, float, float, float, float]] = deque()
 
     @property
     def learned(self) -> bool:
@@ -221,17 +220,15 @@ class Watchdog:
         else:
             self.last_frame_rx_ns = max(self.last_frame_rx_ns, now_ns - NS_PER_S // 10)
         self._judge("tilt", tilt_deg, now_ns)
+        # counters over a sliding window: (t, overflows, errors, polls, overruns, cycles, bad)
         w = self._window
         snap = (now_ns, float(imu.overflows), float(imu.errors), float(polls),
-                float(overruns), float(cycles))
+                float(overruns), float(cycles), float(imu_rejected))
         w.append(snap)
         horizon = now_ns - int(self.cfg.window_s * NS_PER_S)
         while len(w) > 2 and w[1][0] <= horizon:
             w.popleft()
         old = w[0]
-        self._window_rejected.append((now_ns, imu_rejected))
-        while len(self._window_rejected) > 2 and self._window_rejected[1][0] <= horizon:
-            self._window_rejected.popleft()
         if old[0] > horizon or len(w) < 2:
             return  # not a full window yet
         d_polls = max(1.0, snap[3] - old[3])
@@ -239,8 +236,4 @@ class Watchdog:
         self._judge("imu_fifo_overflow", snap[1] - old[1], now_ns)
         self._judge("imu_bus_errors", (snap[2] - old[2]) / d_polls, now_ns)
         self._judge("exec_overruns", (snap[4] - old[4]) / d_cycles, now_ns)
-        self._judge("imu_bad_data", float(imu_rejected - self._window_rejected[0][1]), now_ns)
-
-    def reset_windows(self) -> None:
-        self._window.clear()
-        self._window_rejected.clear()
+        self._judge("imu_bad_data", snap[6] - old[6], now_ns)
