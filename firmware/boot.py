@@ -6,12 +6,13 @@ Everything is loaded and validated here before anything arms; a problem surfaces
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from firmware.flight import AIRBORNE, FlightSoftware, Mode
 from firmware.preflight import PreflightReport, run_preflight
 from firmware.timing import StallGuard
 from hal.interfaces import Hal
-from hal.realtime import GcPolicy, apply_rt_settings
+from hal.realtime import GcPolicy, RtRestore, RtSettings, apply_rt_settings, rt_warning_line
 from hal.tomlschema import ConfigError
 from hal.types import NS_PER_S
 
@@ -33,6 +34,28 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_CONFIG = CONFIG_DIR / "sim.toml"
 DEFAULT_SCENARIO = CONFIG_DIR / "scenarios" / "flight6.toml"
+_warned: set[str] = set()
+
+
+def _warn_once(line: str) -> None:
+    """A process flying many flights (a campaign, a test session) says a setup problem once."""
+    if line not in _warned:
+        _warned.add(line)
+        log.warning("%s", line)
+
+
+@contextlib.contextmanager
+def realtime_applied(rt: RtSettings) -> Iterator[str]:
+    """The config's real-time settings for the calling thread (and the threads it starts),
+    undone on exit; yields the one-line warning of what was not permitted ("" if all was)."""
+    before = RtRestore()
+    warning = rt_warning_line(apply_rt_settings(rt))
+    if warning:
+        _warn_once(warning)
+    try:
+        yield warning
+    finally:
+        before.restore(rt)
 
 
 @dataclass
@@ -106,11 +129,14 @@ class PreflightRefused(ConfigError):
 
 
 def preflight(setup: FlightSetup, seconds: float) -> PreflightReport:
+    """What ``fly`` checks before arming, with the same real-time settings."""
     hal = build_backend(setup)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(hal.close)
+        if hal.realtime:
+            cleanup.enter_context(realtime_applied(setup.cfg.realtime))
         return run_preflight(setup.cfg, hal, seconds)
-    finally:
-        hal.close()
+    raise AssertionError("unreachable")  # mypy: ExitStack may swallow exceptions
 
 
 def bench(config: Path | None, which: str, seconds: float, seed: int = 1) -> Any:
@@ -133,13 +159,13 @@ def bench(config: Path | None, which: str, seconds: float, seed: int = 1) -> Any
     else:
         raise ConfigError(f"{cfg.source}: backend: bench needs a hardware backend (hil or rig), "
                           f"not {cfg.backend!r}")
-    try:
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(target.close)
+        cleanup.enter_context(realtime_applied(cfg.realtime))  # measured as it would fly
         if which == "i2c":
             report = bench_i2c(target.bus, target.clock, target.devices, seconds)
         else:
             report = bench_camera(target.camera, target.clock, seconds, baud=target.baud)
-    finally:
-        target.close()
     report.lines.insert(0, f"bench {which}: {target.description} ({cfg.source})")
     return report
 
@@ -151,6 +177,15 @@ class FlightResult:
     hal: Hal
 
 
+def _disarm_quietly(hal: Hal) -> None:
+    """Outputs off as the first cleanup step; a failure is logged and kept by ``hal.close``,
+    which tries again."""
+    try:
+        hal.actuators.disarm()
+    except Exception as exc:
+        log.error("disarm failed: %s: %s", type(exc).__name__, exc)
+
+
 def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
         hooks: Callable[[FlightSoftware], None] | None = None,
         log_path: Path | None = None, log_inline: bool | None = None) -> FlightResult:
@@ -159,30 +194,115 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
     wall0 = time.perf_counter()
     hal = build_backend(setup)
     cfg = setup.cfg
-    exe = Executive(hal.clock, cfg.loop.rate_hz)
-    fsw = FlightSoftware(cfg, hal, setup.scenario.plan, setup.scenario.gravity, exe.stats)
-    if hooks is not None:
-        hooks(fsw)
-    recorder = None
-    first = setup.scenario.first_fault_s()
-    if log_path is not None:
-        from firmware.recorder import FlightRecorder
+    # One cleanup path for everything started from here on, whatever fails and wherever.
+    # Callbacks run in reverse order: guard stopped, outputs off, signals and real-time
+    # settings restored, log closed, then every device and the backend closed.
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(hal.close)
+        exe = Executive(hal.clock, cfg.loop.rate_hz)
+        fsw = FlightSoftware(cfg, hal, setup.scenario.plan, setup.scenario.gravity, exe.stats)
+        if hooks is not None:
+            hooks(fsw)
+        if log_path is not None:
+            cleanup.callback(_open_recorder(setup, hal, fsw, log_path, log_inline).close)
+        guard = _realtime_setup(cfg, hal, fsw, exe, cleanup)
+        cycle, after_fault = _cycle_with_scoring(setup, hal, fsw, on_status)
+        pending_stops: list[str] = []
 
-        recorder = FlightRecorder(log_path, fsw, {
-            "backend": hal.backend, "seed": setup.seed, "scenario": setup.scenario.name,
-            "planet": setup.scenario.planet, "config": cfg.source,
-            "scenario_path": str(setup.scenario.path), "plan": setup.scenario.plan.name,
-            "contingency": int(setup.contingency),
-            "first_fault_t_s": -1.0 if first is None else first},
-            lockstep=(hal.backend == "sim" and not hal.realtime) if log_inline is None
-            else log_inline)
+        def on_signal(signum: int, _frame: object) -> None:
+            # Only note it: the cycle acts on it at its next wake-up, in its own thread.
+            pending_stops.append(signal.Signals(signum).name)
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                cleanup.callback(signal.signal, sig, signal.signal(sig, on_signal))
+        cleanup.callback(_disarm_quietly, hal)
+        hal.open()
+        if cfg.backend in ("hil", "rig") and not setup.skip_preflight:
+            report = run_preflight(cfg, hal, setup.preflight_s, opened=True)
+            if not report.ok:
+                why = "; ".join(f"{c.name}: {c.detail}" for c in report.failures())
+                raise PreflightRefused(f"preflight failed, not arming: {why}")
+            fsw.event(hal.clock.now_ns(), "preflight passed")
+
+        def run_cycle(now: int, index: int) -> bool:
+            if guard is not None:
+                guard.kick()
+                guard.airborne = fsw.mode in AIRBORNE
+            while pending_stops:
+                fsw.request_stop(now, pending_stops.pop(0))
+            return cycle(now, index)
+
+        if guard is not None:
+            GcPolicy(cfg.realtime.gc_policy).after_startup()
+            guard.start()
+            cleanup.callback(guard.stop)
+        exe.run(run_cycle)
+    summary = summarize(setup, fsw, hal, time.perf_counter() - wall0)
+    summary["timing"] = {"wake_latency_us": exe.stats.wake_hist.summary(),
+                         "cycle_time_us": exe.stats.cycle_hist.summary()}
+    summary["stall_guard"] = guard.reason if guard is not None and guard.tripped else None
+    summary["transient_stalls"] = guard.transient_stalls if guard is not None else 0
+    summary["max_transient_stall_ms"] = (round(guard.max_transient_ns / 1e6, 1)
+                                         if guard is not None else 0.0)
+    summary["close_errors"] = list(hal.close_errors)
+    summary["time_error_us"] = hal.truth.timing_report() if hal.truth is not None else {}
+    summary.update(after_fault)
+    return FlightResult(summary, fsw, hal)
+
+
+def _open_recorder(setup: FlightSetup, hal: Hal, fsw: FlightSoftware, log_path: Path,
+                   log_inline: bool | None) -> Any:
+    from firmware.recorder import FlightRecorder
+
+    first = setup.scenario.first_fault_s()
+    return FlightRecorder(log_path, fsw, {
+        "backend": hal.backend, "seed": setup.seed, "scenario": setup.scenario.name,
+        "planet": setup.scenario.planet, "config": setup.cfg.source,
+        "scenario_path": str(setup.scenario.path), "plan": setup.scenario.plan.name,
+        "contingency": int(setup.contingency),
+        "first_fault_t_s": -1.0 if first is None else first},
+        lockstep=(hal.backend == "sim" and not hal.realtime) if log_inline is None
+        else log_inline)
+
+
+def _realtime_setup(cfg: FlightConfig, hal: Hal, fsw: FlightSoftware, exe: Executive,
+                    cleanup: contextlib.ExitStack) -> StallGuard | None:
+    """Real-time backends: scheduling, memory locking and GC policy (undone by ``cleanup``),
+    and the stall guard (started by the caller once the devices are open, with
+    ``gc.after_startup`` once the last start-up object exists)."""
+    if not hal.realtime:
+        return None
+    warning = cleanup.enter_context(realtime_applied(cfg.realtime))
+    if warning:
+        fsw.event(hal.clock.now_ns(), warning, logging.WARNING)
+    gc_policy = GcPolicy(cfg.realtime.gc_policy)
+    cleanup.callback(gc_policy.restore)
+    if gc_policy.mode != "default":
+        exe.on_slack = gc_policy.slack
+    guard: StallGuard | None = None
+
+    def cut_outputs() -> None:
+        fsw.outputs_cut = guard.reason if guard is not None else "stalled"
+        hal.actuators.disarm()
+
+    guard = StallGuard(exe.period_ns, cfg.loop.stall_limit_periods, cut_outputs,
+                       hang_limit_ns=round(cfg.loop.stall_hang_s * NS_PER_S))
+    return guard
+
+
+def _cycle_with_scoring(setup: FlightSetup, hal: Hal, fsw: FlightSoftware,
+                        on_status: Callable[[str], None] | None
+                        ) -> tuple[Callable[[int, int], bool], dict[str, float | None]]:
+    """The flight software's cycle plus what only a simulation can judge (truth after the
+    first fault, crashes) and the status line; the dict fills in as the flight goes."""
+    cfg = setup.cfg
     max_ns = int(cfg.loop.max_flight_s * NS_PER_S)
     status_div = max(1, round(cfg.loop.rate_hz / cfg.loop.status_hz))
     truth = hal.truth
-
     first_fault = setup.scenario.first_fault_s()
-    tilt_after_fault = [0.0]
-    vel_err_after_fault = [0.0]
+    worst = {"max_tilt_after_fault_deg": 0.0 if first_fault is not None else None,
+             "max_velocity_error_after_fault_mps": 0.0 if first_fault is not None else None}
 
     def cycle(now: int, index: int) -> bool:
         keep = fsw.cycle(now, index)
@@ -190,11 +310,13 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
                 fsw.mission_time(now) >= first_fault:
             t = truth.truth()
             cos_tilt = max(-1.0, min(1.0, math.cos(t.roll) * math.cos(t.pitch)))
-            tilt = math.degrees(math.acos(cos_tilt))
-            tilt_after_fault[0] = max(tilt_after_fault[0], tilt)
+            tilt = round(math.degrees(math.acos(cos_tilt)), 3)
             ev = fsw.nav.velocity_ned
-            verr = math.hypot(ev[0] - t.velocity_ned[0], ev[1] - t.velocity_ned[1])
-            vel_err_after_fault[0] = max(vel_err_after_fault[0], verr)
+            verr = round(math.hypot(ev[0] - t.velocity_ned[0], ev[1] - t.velocity_ned[1]), 3)
+            worst["max_tilt_after_fault_deg"] = max(worst["max_tilt_after_fault_deg"] or 0.0,
+                                                    tilt)
+            worst["max_velocity_error_after_fault_mps"] = max(
+                worst["max_velocity_error_after_fault_mps"] or 0.0, verr)
         if on_status is not None and index % status_div == 0:
             on_status(fsw.status_line(now))
         if truth is not None and truth.truth().crashed:
@@ -205,74 +327,7 @@ def fly(setup: FlightSetup, on_status: Callable[[str], None] | None = None,
             return False
         return keep
 
-    pending_stops: list[str] = []
-
-    def cycle_with_stops(now: int, index: int) -> bool:
-        while pending_stops:
-            fsw.request_stop(now, pending_stops.pop(0))
-        return cycle(now, index)
-
-    def on_signal(signum: int, _frame: object) -> None:
-        # Only note it: the cycle acts on it at its next wake-up, in its own thread.
-        pending_stops.append(signal.Signals(signum).name)
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, on_signal)
-    guard = None
-    gc_policy = None
-    if hal.realtime:
-        for warning in apply_rt_settings(cfg.realtime):
-            log.warning("%s", warning)
-            fsw.event(hal.clock.now_ns(), f"realtime: {warning}", logging.WARNING)
-        gc_policy = GcPolicy(cfg.realtime.gc_policy)
-
-        def cut_outputs() -> None:
-            fsw.outputs_cut = guard.reason if guard is not None else "stalled"
-            hal.actuators.disarm()
-
-        guard = StallGuard(exe.period_ns, cfg.loop.stall_limit_periods, cut_outputs)
-    hal.open()
-    if cfg.backend in ("hil", "rig") and not setup.skip_preflight:
-        report = run_preflight(cfg, hal, setup.preflight_s, opened=True)
-        if not report.ok:
-            hal.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            why = "; ".join(f"{c.name}: {c.detail}" for c in report.failures())
-            raise PreflightRefused(f"preflight failed, not arming: {why}")
-        fsw.event(hal.clock.now_ns(), "preflight passed")
-    if gc_policy is not None:
-        gc_policy.after_startup()
-        if gc_policy.mode != "default":
-            exe.on_slack = gc_policy.slack
-    if guard is not None:
-        guard.start()
-        inner = cycle_with_stops
-
-        def cycle_with_stops(now: int, index: int) -> bool:
-            guard.kick()
-            return inner(now, index)
-    try:
-        exe.run(cycle_with_stops)
-    finally:
-        if guard is not None:
-            guard.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        hal.close()  # outputs off first, whatever happened
-        if recorder is not None:
-            recorder.close()
-    summary = summarize(setup, fsw, hal, time.perf_counter() - wall0)
-    summary["timing"] = {"wake_latency_us": exe.stats.wake_hist.summary(),
-                         "cycle_time_us": exe.stats.cycle_hist.summary()}
-    summary["stall_guard"] = guard.reason if guard is not None and guard.tripped else None
-    summary["max_tilt_after_fault_deg"] = (round(tilt_after_fault[0], 3)
-                                           if first_fault is not None else None)
-    summary["max_velocity_error_after_fault_mps"] = (
-        round(vel_err_after_fault[0], 3) if first_fault is not None else None)
-    return FlightResult(summary, fsw, hal)
+    return cycle, worst
 
 
 def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hal.realtime import RtSettings
-from hal.tomlschema import ConfigError, load, read_toml, rng
+from hal.tomlschema import ConfigError, describe, key_path, load, read_toml, rng
 
 PLANETS = {"mars": 3.71, "earth": 9.81}
 
@@ -22,8 +22,11 @@ class LoopConfig:
     rate_hz: float = field(default=500.0, metadata=rng(10, 4000))
     status_hz: float = field(default=10.0, metadata=rng(0.1, 100))
     max_flight_s: float = field(default=600.0, metadata=rng(1, 86_400))
-    # software watchdog: a cycle stuck this many periods cuts the outputs (real time only)
+    # software watchdog (real time only): a cycle stuck this many periods cuts the outputs
+    # on the ground; in flight, where a cut is a crash, only a cycle stuck stall_hang_s does
+    # (a shorter stall is counted, and the watchdog lands on exec_overruns)
     stall_limit_periods: int = field(default=25, metadata=rng(2, 100_000))
+    stall_hang_s: float = field(default=1.0, metadata=rng(0.01, 60))
 
 
 @dataclass
@@ -117,7 +120,7 @@ class ContingencyConfig:
     imu_bad_data: CheckConfig = _check(20, 1)  # non-finite samples within window_s
     range_invalid: CheckConfig = _check(0.5, 1)  # s of only invalid readings
     vision_innovation: CheckConfig = _check(1.5, 8)  # m/s
-    exec_overruns: CheckConfig = _check(0.2, 1)  # overrun fraction of cycles within window_s
+    exec_overruns: CheckConfig = _check(0.2, 1)  # fraction of deadlines missed in window_s
     tilt: CheckConfig = _check(35.0, 25)  # deg estimated tilt
     drop_window_s: float = field(default=2.0, metadata=rng(0.1, 100))
     window_s: float = field(default=1.0, metadata=rng(0.05, 100))
@@ -221,31 +224,43 @@ def load_scenario(path: Path) -> Scenario:
     for key in data:
         if key not in SCENARIO_KEYS:
             known = ", ".join(sorted(SCENARIO_KEYS))
-            raise ConfigError(f"{src}: {key}: unknown key (known: {known})")
+            raise ConfigError(f"{src}: {key_path('', key)}: unknown key (known: {known})")
     plan_ref = data.get("plan")
-    if not isinstance(plan_ref, str):
-        raise ConfigError(f"{src}: plan: missing or not a string (e.g. \"plans/hover.toml\")")
+    if not isinstance(plan_ref, str) or not plan_ref:
+        raise ConfigError(f"{src}: plan: missing or not a file name (e.g. \"plans/hover.toml\")")
     planet = data.get("planet", "mars")
-    if planet not in PLANETS:
-        raise ConfigError(f"{src}: planet: must be one of {', '.join(PLANETS)} (got {planet!r})")
+    # a table or array is unhashable: test the type before looking it up
+    if not isinstance(planet, str) or planet not in PLANETS:
+        raise ConfigError(
+            f"{src}: planet: must be one of {', '.join(PLANETS)} (got {describe(planet)})")
     faults = data.get("faults", [])
     if not isinstance(faults, list) or not all(isinstance(f, dict) for f in faults):
         raise ConfigError(f"{src}: faults: expected an array of tables ([[faults]])")
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise ConfigError(f"{src}: description: expected a string")
+        raise ConfigError(f"{src}: description: expected a string (got {describe(description)})")
+    name = data.get("name", path.stem)
+    if not isinstance(name, str):
+        raise ConfigError(f"{src}: name: expected a string (got {describe(name)})")
     plan_path = _resolve(path, plan_ref)
     if plan_path is None:
         raise ConfigError(f"{src}: plan: file not found: {plan_ref}")
-    name = data.get("name", path.stem)
-    return Scenario(str(name), path, load_plan(plan_path), plan_path, planet, PLANETS[planet],
+    return Scenario(name, path, load_plan(plan_path), plan_path, planet, PLANETS[planet],
                     faults, description)
 
 
 def _resolve(scenario: Path, ref: str) -> Path | None:
     """Plans are named relative to the config directory (the scenario folder's parent)."""
-    for base in (scenario.parent, scenario.parent.parent, Path.cwd()):
+    bases = [scenario.parent, scenario.parent.parent]
+    try:
+        bases.append(Path.cwd())
+    except OSError:  # the working directory was removed
+        pass
+    for base in bases:
         p = base / ref
-        if p.is_file():
-            return p
+        try:
+            if p.is_file():
+                return p
+        except (OSError, ValueError):  # a name too long for the OS, or with a NUL byte
+            continue
     return None

@@ -98,7 +98,9 @@ class Watchdog:
         self.last_range_rx_ns = 0
         self.last_range_valid_ns = 0
         self._drops: deque[tuple[int, int]] = deque()
-        self._window: deque[tuple[int, float, float, float, float, float, float]] = deque()
+        self._cam_overflows_seen = 0
+        self._window: deque[tuple[int, float, float, float, float]] = deque()
+        self._deadlines: deque[tuple[int, int, int]] = deque()
 
     @property
     def learned(self) -> bool:
@@ -171,7 +173,8 @@ class Watchdog:
         learn = self.cfg.learn_frames
         if self.lat_baseline_ns is None:
             # skip the first frames while the clock mapping settles, then take medians
-            settled = all(c is not None and c.updates >= self.cfg.learn_min_clock_updates
+            settled = all(c is not None and c.settled and
+                          c.updates >= self.cfg.learn_min_clock_updates
                           for c in (cam_clock, imu_clock))
             if self._frames_seen > learn and settled:
                 self._learn_lat.append(latency)
@@ -179,12 +182,16 @@ class Watchdog:
             if len(self._learn_lat) >= learn:
                 self.lat_baseline_ns = float(sorted(self._learn_lat)[learn // 2])
                 self.skew_baseline_ppm = sorted(self._learn_skew)[learn // 2]
+        # Frames the host's own queue dropped (the cycle was late to drain it) are the host's
+        # problem, judged by exec_overruns; the seq gap checks judge the camera and the wire.
+        host_dropped = camera.overflows - self._cam_overflows_seen
+        self._cam_overflows_seen = camera.overflows
         if prev is not None:
             dseq = fr.seq - prev.seq
             dt = fr.t_ns - prev.t_ns
             self._judge("frame_nonmonotonic", 1.0 if (dseq <= 0 or dt <= 0) else 0.0, now_ns)
             if dseq > 0:
-                gap = dseq - 1
+                gap = max(0, dseq - 1 - host_dropped)
                 self._judge("frame_seq_gap", float(gap), now_ns)
                 if gap > 0:
                     self._drops.append((now_ns, gap))
@@ -206,9 +213,25 @@ class Watchdog:
     def on_vision_innovation(self, innov_mps: float, now_ns: int) -> None:
         self._judge("vision_innovation", innov_mps, now_ns)
 
-    def periodic(self, now_ns: int, imu: DeviceHealth, polls: int, cycles: int,
-                 overruns: int, imu_rejected: int, tilt_deg: float,
-                 vision_expected: bool) -> None:
+    def on_timing(self, now_ns: int, deadlines: int, missed: int) -> None:
+        """The loop's own health, judged first in every cycle: after a stall the host is named
+        before anything its lateness made look wrong. ``deadlines`` counts the cycle's
+        deadlines so far and ``missed`` those skipped (an overrunning cycle misses the next
+        one; a stalled loop misses many while running no cycle at all)."""
+        if not self.armed:
+            return
+        w = self._deadlines
+        w.append((now_ns, deadlines, missed))
+        horizon = now_ns - int(self.cfg.window_s * NS_PER_S)
+        while len(w) > 2 and w[1][0] <= horizon:
+            w.popleft()
+        old = w[0]
+        if old[0] > horizon or len(w) < 2:
+            return  # not a full window yet
+        self._judge("exec_overruns", (missed - old[2]) / max(1, deadlines - old[1]), now_ns)
+
+    def periodic(self, now_ns: int, imu: DeviceHealth, polls: int, imu_rejected: int,
+                 tilt_deg: float, vision_expected: bool) -> None:
         """Ages and rates; called every cycle (ages) with window statistics inside."""
         if not self.armed:
             return
@@ -220,10 +243,10 @@ class Watchdog:
         else:
             self.last_frame_rx_ns = max(self.last_frame_rx_ns, now_ns - NS_PER_S // 10)
         self._judge("tilt", tilt_deg, now_ns)
-        # counters over a sliding window: (t, overflows, errors, polls, overruns, cycles, bad)
+        # counters over a sliding window: (t, overflows, errors, polls, bad)
         w = self._window
         snap = (now_ns, float(imu.overflows), float(imu.errors), float(polls),
-                float(overruns), float(cycles), float(imu_rejected))
+                float(imu_rejected))
         w.append(snap)
         horizon = now_ns - int(self.cfg.window_s * NS_PER_S)
         while len(w) > 2 and w[1][0] <= horizon:
@@ -232,8 +255,6 @@ class Watchdog:
         if old[0] > horizon or len(w) < 2:
             return  # not a full window yet
         d_polls = max(1.0, snap[3] - old[3])
-        d_cycles = max(1.0, snap[5] - old[5])
         self._judge("imu_fifo_overflow", snap[1] - old[1], now_ns)
         self._judge("imu_bus_errors", (snap[2] - old[2]) / d_polls, now_ns)
-        self._judge("exec_overruns", (snap[4] - old[4]) / d_cycles, now_ns)
-        self._judge("imu_bad_data", snap[6] - old[6], now_ns)
+        self._judge("imu_bad_data", snap[4] - old[4], now_ns)

@@ -125,6 +125,8 @@ class FlightSoftware:
         if self.on_inputs is not None:
             self.on_inputs(now, imu, ranges, frames)
         nav, wd = self.nav, self.watchdog
+        st = self.exec_stats
+        wd.on_timing(now, st.cycles + st.slips, st.slips)
         if imu:
             wd.on_imu(imu, now)
             if nav.aligned:
@@ -148,8 +150,7 @@ class FlightSoftware:
                 if innov is not None and self.mode in AIRBORNE:
                     wd.on_vision_innovation(innov, now)
         vision_expected = nav.use_vision and nav.height_m > self.cfg.nav.vision_min_alt_m + 0.5
-        wd.periodic(now, imu_h, self.polls, self.exec_stats.cycles, self.exec_stats.overruns,
-                    nav.counters.imu_rejected, nav.tilt_deg(),
+        wd.periodic(now, imu_h, self.polls, nav.counters.imu_rejected, nav.tilt_deg(),
                     vision_expected and self.mode in AIRBORNE)
         if wd.trip is not None and self.land_now is None:
             self._enter_land_now(wd.trip, now)

@@ -63,6 +63,7 @@ def run_preflight(cfg: FlightConfig, hal: Hal, seconds: float = 3.0,
                 rep.add(f"device {dev.name}", False, f"does not answer: {exc}")
         if rep.failures():
             return rep
+        hal.start()  # what feeds the devices (hil: the camera board) runs as in a flight
     counts = {"imu": 0, "altimeter": 0, "camera": 0}
     off = ActuatorCommand((0.0,) * hal.actuators.motor_count, armed=False)
     exe = Executive(hal.clock, cfg.loop.rate_hz)

@@ -51,7 +51,9 @@ FORMATS: dict[str, list[tuple[str, str]]] = {
                      ("uint32_t", "imu_clock_updates"), ("double", "cam_clock_residual_ns"),
                      ("double", "cam_clock_skew_ppm"), ("uint32_t", "cam_clock_updates"),
                      ("uint32_t", "cam_lost"), ("uint32_t", "cam_errors"),
-                     ("bool", "cam_connected")],
+                     ("bool", "cam_connected"), ("uint32_t", "exec_slips"),
+                     ("uint32_t", "cam_overflows"), ("bool", "imu_clock_settled"),
+                     ("bool", "cam_clock_settled")],
     "vehicle_state": [("uint64_t", "timestamp"), ("uint8_t", "mode"), ("double[3]", "position"),
                       ("double[3]", "velocity"), ("double[4]", "q"), ("float", "roll_deg"),
                       ("float", "pitch_deg"), ("float", "yaw_deg"), ("float[3]", "rate"),
@@ -181,7 +183,8 @@ class FlightRecorder:
             ih.overflows, ih.errors, ih.resets,
             ic.skew_ppm if ic else 0.0, ic.updates if ic else 0,
             cc.residual_ns if cc else 0.0, cc.skew_ppm if cc else 0.0, cc.updates if cc else 0,
-            ch.lost, ch.errors, ch.connected))
+            ch.lost, ch.errors, ch.connected, self.fsw.exec_stats.slips, ch.overflows,
+            bool(ic and ic.settled), bool(cc and cc.settled)))
 
     def on_cycle(self, fsw: FlightSoftware, now: int) -> None:
         w, ids, c = self.w, self.ids, self._cycle

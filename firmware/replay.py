@@ -116,6 +116,10 @@ def _rows(log: ULogData, topic: str, names: list[str]) -> list[tuple[Any, ...]]:
         data = log.topic(topic).data
     except KeyError:
         return []
+    missing = [n for n in names if n not in (data.dtype.names or ())]
+    if missing:
+        raise ConfigError(f"{topic}: no field {missing[0]!r} (a log from another "
+                          "flightsw version?)")
     cols = [data[n].tolist() for n in names]
     return list(zip(*cols, strict=True))
 
@@ -142,6 +146,14 @@ def load_logged_config(log: ULogData) -> tuple[FlightConfig, FlightPlan]:
 
 
 def replay(path: Path, config: FlightConfig | None = None) -> ReplayResult:
+    try:
+        return _replay(path, config)
+    except ConfigError as exc:
+        text = str(exc)
+        raise ConfigError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+
+
+def _replay(path: Path, config: FlightConfig | None) -> ReplayResult:
     log = read_ulog(path)
     logged_cfg, plan = load_logged_config(log)
     if config is not None:
@@ -180,19 +192,22 @@ def replay(path: Path, config: FlightConfig | None = None) -> ReplayResult:
     cyc = _rows(log, "cycle_inputs", [
         "now_ns", "cycle", "exec_cycles", "exec_overruns", "imu_overflows", "imu_errors",
         "imu_resets", "imu_clock_skew_ppm", "imu_clock_updates", "cam_clock_residual_ns",
-        "cam_clock_skew_ppm", "cam_clock_updates", "cam_lost", "cam_errors", "cam_connected"])
+        "cam_clock_skew_ppm", "cam_clock_updates", "cam_lost", "cam_errors", "cam_connected",
+        "exec_slips", "cam_overflows", "imu_clock_settled", "cam_clock_settled"])
     if not cyc:
         raise ConfigError(f"{path}: no cycle_inputs topic: not a flightsw log")
     t0 = cyc[0][0]
     replayed: LandNow | None = None
     for (now, c, ex_c, ex_o, i_ovf, i_err, i_res, i_skew, i_upd, c_res, c_skew, c_upd,
-         c_lost, c_err, c_conn) in cyc:
+         c_lost, c_err, c_conn, ex_s, c_ovf, i_set, c_set) in cyc:
         clock.t = now
-        stats.cycles, stats.overruns = ex_c, ex_o
+        stats.cycles, stats.overruns, stats.slips = ex_c, ex_o, ex_s
         imu_h.overflows, imu_h.errors, imu_h.resets = i_ovf, i_err, i_res
-        imu_clock.skew_ppm, imu_clock.updates = i_skew, i_upd
+        imu_clock.skew_ppm, imu_clock.updates, imu_clock.settled = i_skew, i_upd, bool(i_set)
         cam_clock.residual_ns, cam_clock.skew_ppm, cam_clock.updates = c_res, c_skew, c_upd
+        cam_clock.settled = bool(c_set)
         cam_h.lost, cam_h.errors, cam_h.connected = c_lost, c_err, bool(c_conn)
+        cam_h.overflows = c_ovf
         imu.batch = [ImuSample(t, s, tuple(a), tuple(g), tc, d or None)
                      for t, s, a, g, tc, d, _ in imu_rows.get(c, ())]
         rng.batch = [RangeSample(t, s, dist, bool(v)) for t, s, dist, v, _ in rng_rows.get(c, ())]

@@ -8,6 +8,9 @@ integer operations and no allocation, cheap enough to run twice per 500 Hz cycle
 ``StallGuard`` is F Prime's Health idea reduced to what a Python process can do: a thread that
 expects the control cycle to check in every period and, if it stops for longer than a limit
 (a hung driver call, a deadlock), cuts the motor outputs itself, since the stuck loop cannot.
+In flight a cut is a crash, so there the limit is the much longer ``hang_limit_ns``: a stall
+the loop recovers from (a busy host) is counted and left to the watchdog, which lands on
+missed deadlines; only a loop that stays stuck is cut.
 """
 
 from __future__ import annotations
@@ -155,6 +158,12 @@ class StallGuard:
     but at least twice the interpreter's GIL switch interval, since a cycle stuck in Python
     code holds the GIL and delays the guard by up to one interval per check.
 
+    Two limits. On the ground (``airborne`` False, the cycle sets it) a stall of
+    ``limit_periods`` cuts: nothing is lost by stopping the motors. In flight a cut is a
+    certain crash while a recovered stall usually is not, so the guard waits ``hang_limit_ns``
+    (default the same limit) before cutting; a shorter stall is counted in ``transient_stalls``
+    and ``max_transient_ns`` once the loop kicks again.
+
     Limitation: a hang inside a C call that holds the GIL stops this thread too; only
     something outside the process covers that (docs/rig.md, safety notes). Give the guard a
     SCHED_FIFO priority above the loop's when the loop runs SCHED_FIFO on a single CPU, or
@@ -171,12 +180,18 @@ class StallGuard:
         now_ns: Callable[[], int] = time.monotonic_ns,
         name: str = "stall-guard",
         sched_fifo_priority: int = 0,
+        hang_limit_ns: int | None = None,
     ) -> None:
         if period_ns <= 0 or limit_periods < 1:
             raise ValueError("period_ns must be > 0 and limit_periods >= 1")
         self.period_ns = period_ns
         self.limit_periods = limit_periods
         self.limit_ns = period_ns * limit_periods
+        self.hang_limit_ns = max(self.limit_ns, hang_limit_ns or self.limit_ns)
+        self.airborne = False  # set by the cycle: which limit applies
+        self.transient_stalls = 0  # stalls past limit_ns in flight that the loop recovered from
+        self.max_transient_ns = 0
+        self._stall_kick_ns: int | None = None  # the last kick before an open in-flight stall
         self.check_ns = check_ns if check_ns is not None else period_ns
         if late_tolerance_ns is None:
             switch_ns = int(sys.getswitchinterval() * 1e9)
@@ -232,15 +247,25 @@ class StallGuard:
             self.starved_checks += 1
             self._window_start_ns = now
             return False
-        if now - max(self.last_kick_ns, self._window_start_ns) <= self.limit_ns:
+        kick = self.last_kick_ns
+        if self._stall_kick_ns is not None and kick != self._stall_kick_ns:
+            self._note_recovery(kick)
+        age = now - max(kick, self._window_start_ns)
+        if age <= self.limit_ns:
             return False
-        stalled = now - self.last_kick_ns  # the true age, even if the window was re-based
+        limit = self.hang_limit_ns if self.airborne else self.limit_ns
+        if age <= limit:
+            self._stall_kick_ns = kick  # stalled in flight: cut only if it does not recover
+            return False
+        stalled = now - kick  # the true age, even if the window was re-based
         self.tripped = True
         self.t_trip_ns = now
         self.stalled_ns = stalled
+        where = "in flight " if self.airborne else ""
         self.reason = (
             f"control cycle stalled: no kick for {stalled / 1e6:.1f} ms "
-            f"(limit {self.limit_periods} periods = {self.limit_ns / 1e6:.1f} ms)"
+            f"({where}limit {limit / 1e6:.1f} ms"
+            + (f" = {self.limit_periods} periods)" if limit == self.limit_ns else ")")
         )
         log.error("%s: %s; cutting outputs", self.name, self.reason)
         try:
@@ -248,6 +273,15 @@ class StallGuard:
         except Exception:
             log.exception("%s: cut_outputs raised", self.name)
         return True
+
+    def _note_recovery(self, kick_ns: int) -> None:
+        assert self._stall_kick_ns is not None
+        gap = kick_ns - self._stall_kick_ns
+        self._stall_kick_ns = None
+        self.transient_stalls += 1
+        self.max_transient_ns = max(self.max_transient_ns, gap)
+        log.warning("%s: control cycle stalled %.1f ms in flight and recovered (cut at %.0f ms)",
+                    self.name, gap / 1e6, self.hang_limit_ns / 1e6)
 
     def _run(self) -> None:
         if self.sched_fifo_priority > 0:

@@ -8,11 +8,14 @@ Rules the control cycle depends on:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from hal.types import ActuatorCommand, DeviceHealth, Frame, ImuSample, RangeSample, TruthState
+
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -69,6 +72,11 @@ class GroundTruth(Protocol):
 
     def truth(self) -> TruthState: ...
 
+    def timing_report(self) -> dict[str, dict[str, float]]:
+        """Per device, how far its samples' ``t_ns`` were from the true measurement times
+        (count, median, p99, max in microseconds), where the backend knows them."""
+        ...
+
 
 @dataclass
 class Hal:
@@ -87,23 +95,32 @@ class Hal:
     def devices(self) -> list[Device]:
         return [self.imu, self.rangefinder, self.camera, self.actuators]
 
+    close_errors: list[str] = field(default_factory=list)  # what close() could not do
+
     def open(self) -> None:
+        """Open every device, then ``start()``; a device that fails raises (call close())."""
         for dev in self.devices():
             dev.open()
+        self.start()
+
+    def start(self) -> None:
+        """Called once every device is open: a backend starts what feeds them (hil: the
+        camera board, once its driver listens)."""
 
     def close(self) -> None:
-        """Outputs off first, then everything else; never raises."""
-        try:
-            self.actuators.disarm()
-        except Exception:
-            pass
-        for dev in self.devices():
+        """Outputs off first, then everything else; never raises. Whatever fails is logged
+        and kept in ``close_errors`` (a failed disarm above all: the motors may be live)."""
+        steps: list[tuple[str, Callable[[], None]]] = [
+            (f"disarm {self.actuators.name}", self.actuators.disarm)]
+        steps += [(f"close {dev.name}", dev.close) for dev in self.devices()]
+        steps += [(f"closer {getattr(c, '__name__', c)!s}", c) for c in self.closers]
+        for what, step in steps:
             try:
-                dev.close()
-            except Exception:
-                pass
-        for closer in self.closers:
-            try:
-                closer()
-            except Exception:
-                pass
+                step()
+            except Exception as exc:
+                line = f"{what} failed: {type(exc).__name__}: {exc}"
+                self.close_errors.append(line)
+                if what.startswith("disarm"):
+                    log.critical("%s: OUTPUTS MAY STILL BE LIVE", line)
+                else:
+                    log.error("%s", line)

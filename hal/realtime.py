@@ -14,6 +14,7 @@ machine without privileges still flies (with worse timing, which the loop statis
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -277,9 +278,49 @@ def apply_rt_settings(s: RtSettings) -> list[str]:
         problem = hold_cpu_dma_latency(s.cpu_dma_latency_us)
         if problem:
             warnings.append(problem)
-    for w in warnings:
-        log.warning("%s", w)
     return warnings
+
+
+# What a user runs to let a shell (not only root or the systemd unit) take every step.
+RT_PERMIT_HINT = (
+    "to permit it: run as root, or under deploy/flightsw.service (LimitRTPRIO, "
+    "LimitMEMLOCK), or add '<user> - rtprio 90' and '<user> - memlock unlimited' to "
+    "/etc/security/limits.d/flightsw.conf and log in again"
+)
+
+
+def rt_warning_line(warnings: list[str]) -> str:
+    """All the steps that were not permitted, as one line with what to run to permit them."""
+    if not warnings:
+        return ""
+    return f"real-time set-up incomplete: {'; '.join(warnings)}; {RT_PERMIT_HINT}"
+
+
+def _call_munlockall() -> None:
+    libc = _load_libc()
+    if libc is not None:
+        libc.munlockall()
+
+
+class RtRestore:
+    """The calling thread's scheduling and affinity, and the process's memory locking, as they
+    were before ``apply_rt_settings``: ``restore()`` puts them back (a flight inside a longer
+    process, e.g. a test session, must not leave it SCHED_FIFO and locked)."""
+
+    def __init__(self) -> None:
+        self.policy = os.sched_getscheduler(0)
+        self.param = os.sched_getparam(0)
+        self.affinity = os.sched_getaffinity(0)
+
+    def restore(self, s: RtSettings) -> None:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, self.policy, self.param)
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, self.affinity)
+        if s.mlockall:
+            _call_munlockall()
+        if s.cpu_dma_latency_us >= 0:
+            release_cpu_dma_latency()
 
 
 class GcPolicy:

@@ -9,9 +9,28 @@ edge of the lower convex hull straddling the window's mean device time. Unlike l
 it is unbiased by one-sided jitter.
 
 The mapping the driver stamps with slews toward the fit at a bounded rate (never jumps), so a
-single bad point cannot yank every later timestamp; a difference too large to slew (a device
-reset, a reconnect) re-initialises and is counted. Residuals (observation minus the stamping
-mapping) and skew are exposed in ``ClockStats`` for the watchdog.
+single bad point cannot yank every later timestamp. A busy host only ever makes points late,
+so the two directions are not alike:
+
+- a point *earlier* than the mapping allows by more than a step is impossible for a healthy
+  mapping (a device reset or reconnect): re-initialise at once, and count it;
+- a point *later* than the mapping by more than ``late_gate_ns`` is what a busy host looks
+  like: it is kept out of the fit and counted in ``late_points``, and the mapping is left
+  alone. A run of them in the fit window would tilt the hull (half a 3 s window 2 ms late
+  reads as a 1300 ppm skew). Only when every point has been that late for
+  ``late_confirm_ns`` of host time (the device clock really moved: a board whose clock paused
+  or slowed) are they believed, and beyond a step the mapping re-initialises. Frames read in
+  one burst after a stall share one receive time, so they can never confirm on their own;
+- both rules hold once the window is full (``ClockStats.settled``); before that the skew and
+  offset are still being acquired, and an envelope more than ``acquire_jump_ns`` earlier than
+  the mapping re-initialises it (a first point seen 120 ms late on a busy start must not take
+  a minute of slewing to unlearn; nothing is judged before the fit settles);
+- inside a step, the fit moves the mapping later no faster than ``slew_late_ns_per_s``
+  (default a quarter of the earlier-going rate): sustained lateness from load raises the lower
+  envelope, an earlier point is always evidence.
+
+Residuals (observation minus the stamping mapping) and skew are exposed in ``ClockStats`` for
+the watchdog.
 """
 
 from __future__ import annotations
@@ -28,9 +47,22 @@ class ClockMapper:
         slew_ns_per_s: float = 2_000_000.0,  # at most 2 ms of correction per second
         step_ns: float = 200_000_000.0,  # beyond 200 ms: re-initialise instead of slewing
         refit_every: int = 1,
+        slew_late_ns_per_s: float | None = None,  # default: a quarter of slew_ns_per_s
+        late_confirm_ns: int = 1_000_000_000,  # every point late this long: believe them
+        late_gate_ns: float = 2_000_000.0,  # later than this: the host was slow, not the device
+        max_skew_ppm: float = 50_000.0,  # no oscillator is 5 % off: a steeper hull edge is noise
+        acquire_jump_ns: float = 5_000_000.0,  # until the window is full: jump, not slew
     ) -> None:
         self._pts: deque[tuple[int, int]] = deque(maxlen=max(2, window))
         self._slew = slew_ns_per_s / 1e9
+        self._slew_late = (slew_ns_per_s / 4 if slew_late_ns_per_s is None
+                           else slew_late_ns_per_s) / 1e9
+        self._late_confirm_ns = late_confirm_ns
+        self._late_gate = late_gate_ns
+        self._max_skew = max_skew_ppm * 1e-6
+        self._acquire_jump = acquire_jump_ns
+        self._late_since: int | None = None  # host time of the first of a run of late points
+        self._late_run = 0
         self._step = step_ns
         self._refit_every = max(1, refit_every)
         self._since_fit = 0
@@ -51,33 +83,46 @@ class ClockMapper:
     def reset(self) -> None:
         self._pts.clear()
         self._valid = False
+        self._late_since = None
+        self.stats.settled = False
 
     def observe(self, device_ns: int, host_ns: int) -> None:
         pts = self._pts
+        st = self.stats
         if pts and device_ns <= pts[-1][0]:
             # Device time went backwards or stood still: its clock restarted.
-            self.stats.step_resets += 1
-            pts.clear()
-            self._valid = False
-        pts.append((device_ns, host_ns))
-        st = self.stats
+            st.step_resets += 1
+            self.reset()
         st.updates += 1
         if not self._valid:
+            pts.append((device_ns, host_ns))
             self._d0, self._h0, self._skew = device_ns, float(host_ns), 0.0
             self._valid = True
             st.residual_ns = 0.0
             st.offset_ns = float(host_ns - device_ns)
             return
         st.residual_ns = host_ns - (self._h0 + (device_ns - self._d0) * (1.0 + self._skew))
+        # Until the window is full the skew is still being learnt (an IMU oscillator 2 % off
+        # drifts 2 ms in 100 ms): then only a step counts as late, and slewing is symmetric.
+        settled = len(pts) == pts.maxlen
+        if st.residual_ns > (self._late_gate if settled else self._step):
+            if not self._late_confirmed(host_ns):
+                st.late_points += 1  # the host was slow to see it: says nothing of the device
+                return
+        else:
+            self._late_since = None
         if abs(st.residual_ns) > self._step:
-            # A step (the device stalled, restarted or reconnected): the old points describe
-            # another mapping, so start again from this one instead of fitting across both.
+            # A real step (the device restarted, reconnected or its clock paused): the old
+            # points describe another mapping, so start again from this one.
             st.step_resets += 1
             pts.clear()
+            self._late_since = None
+            st.settled = False
             pts.append((device_ns, host_ns))
             self._d0, self._h0 = device_ns, float(host_ns)
             st.offset_ns = float(host_ns - device_ns)
             return
+        pts.append((device_ns, host_ns))
         self._since_fit += 1
         if self._since_fit < self._refit_every or len(pts) < 3:
             return
@@ -88,15 +133,30 @@ class ClockMapper:
         fit_h, fit_slope = fit  # fit line evaluated at device_ns, and its slope
         current = self._h0 + (device_ns - self._d0) * (1.0 + self._skew)
         diff = fit_h - current
-        if abs(diff) > self._step:
+        span = max(0, device_ns - self._d0)
+        if not settled and diff < -self._acquire_jump:
+            # still acquiring and the envelope is far earlier: the first points were seen late
+            # on a busy start. Nothing has been judged yet, so re-initialise (counted) rather
+            # than slew for a minute.
+            st.step_resets += 1
+            new_h = fit_h
+        elif abs(diff) > self._step:
             st.step_resets += 1
             new_h = fit_h
         else:
-            allowed = self._slew * max(0, device_ns - self._d0)
-            new_h = current + max(-allowed, min(allowed, diff))
+            later = self._slew_late if settled else self._slew
+            new_h = current + max(-self._slew * span, min(later * span, diff))
         self._d0, self._h0, self._skew = device_ns, new_h, fit_slope - 1.0
+        st.settled = settled
         st.skew_ppm = self._skew * 1e6
         st.offset_ns = new_h - device_ns
+
+    def _late_confirmed(self, host_ns: int) -> bool:
+        """Another late point: has every point been late for ``late_confirm_ns``?"""
+        if self._late_since is None:
+            self._late_since, self._late_run = host_ns, 0
+        self._late_run += 1
+        return self._late_run >= 3 and host_ns - self._late_since >= self._late_confirm_ns
 
     def _fit(self) -> tuple[float, float] | None:
         pts = self._pts
@@ -122,6 +182,7 @@ class ClockMapper:
                 break
         if x2 == x1:
             return None
-        slope = (y2 - y1) / (x2 - x1)
+        # a short window with one late point at an end gives any slope at all
+        slope = min(1.0 + self._max_skew, max(1.0 - self._max_skew, (y2 - y1) / (x2 - x1)))
         x_last = float(pts[-1][0] - dx0)
         return hy0 + y1 + slope * (x_last - x1), slope

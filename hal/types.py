@@ -61,6 +61,8 @@ class ClockStats:
     residual_ns: float = 0.0  # last observation minus the mapping
     updates: int = 0
     step_resets: int = 0  # times the mapping was re-initialised (a jump too big to slew)
+    late_points: int = 0  # observations late beyond the gate: the host was slow, not used
+    settled: bool = False  # the fit has a full window: offset and skew are trustworthy
 
 
 @dataclass(slots=True)

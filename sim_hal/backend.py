@@ -92,6 +92,9 @@ class WorldTruth:
     def truth(self) -> TruthState:
         return self.world.truth()
 
+    def timing_report(self) -> dict[str, dict[str, float]]:
+        return {}  # the lockstep sensors stamp from their models (sim_hal/sensors.py)
+
 
 def make_renderer(settings: SimSettings, seed: int) -> tuple[
         Callable[[tuple[float, float, float], npt.NDArray[np.float64]], npt.NDArray[np.uint8]],

@@ -6,11 +6,10 @@ the end) and the kind's own parameters, validated here before anything flies.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from hal.tomlschema import ConfigError
+from hal.tomlschema import ConfigError, describe, key_path, number
 from hal.types import NS_PER_S
 
 # kind -> {parameter: (default or None when required, min, max)}
@@ -50,6 +49,9 @@ class Fault:
 
 
 FOREVER_NS = 2**62
+# ~32 years: past any flight (loop.max_flight_s <= 1 day), and at + duration + a host clock's
+# start stay far below FOREVER_NS, so a time never overflows or wraps into "forever"
+MAX_FAULT_S = 1e9
 
 
 def parse_faults(raw: Any, source: str, t0_ns: int = 0) -> list[Fault]:
@@ -62,40 +64,47 @@ def parse_faults(raw: Any, source: str, t0_ns: int = 0) -> list[Fault]:
     for i, entry in enumerate(raw):
         where = f"faults[{i}]"
         if not isinstance(entry, dict):
-            raise ConfigError(f"{source}: {where}: expected a table")
+            raise ConfigError(f"{source}: {where}: expected a table (got {describe(entry)})")
         kind = entry.get("kind")
         if not isinstance(kind, str):
             raise ConfigError(f"{source}: {where}.kind: missing or not a string")
         if kind not in FAULT_KINDS:
             known = ", ".join(sorted(FAULT_KINDS))
-            raise ConfigError(
-                f"{source}: {where}.kind: unknown fault kind {kind!r} (known: {known})")
+            raise ConfigError(f"{source}: {where}.kind: unknown fault kind {describe(kind)} "
+                              f"(known: {known})")
         spec = FAULT_KINDS[kind]
         at_s = _number(entry, "at_s", where, source, required=True)
         assert at_s is not None  # required=True raised otherwise
         if at_s < 0:
-            raise ConfigError(f"{source}: {where}.at_s: must be >= 0 (got {at_s})")
+            raise ConfigError(f"{source}: {where}.at_s: must be >= 0 (got {describe(at_s)})")
+        if at_s > MAX_FAULT_S:
+            raise ConfigError(f"{source}: {where}.at_s: must be <= {MAX_FAULT_S:g} s "
+                              f"(got {describe(at_s)})")
         dur = _number(entry, "duration_s", where, source, required=False)
         if dur is not None and dur <= 0:
-            raise ConfigError(f"{source}: {where}.duration_s: must be > 0 (got {dur})")
+            raise ConfigError(f"{source}: {where}.duration_s: must be > 0 (got {describe(dur)})")
+        if dur is not None and dur > MAX_FAULT_S:
+            raise ConfigError(f"{source}: {where}.duration_s: must be <= {MAX_FAULT_S:g} s "
+                              f"(got {describe(dur)})")
         params: dict[str, float] = {}
         for key in entry:
             if key in ("kind", "at_s", "duration_s"):
                 continue
             if key not in spec:
-                allowed = ", ".join(["at_s", "duration_s", *spec]) or "at_s, duration_s"
-                raise ConfigError(
-                    f"{source}: {where}.{key}: unknown parameter for {kind} (known: {allowed})"
-                )
+                allowed = ", ".join(["at_s", "duration_s", *spec])
+                raise ConfigError(f"{source}: {key_path(where, key)}: unknown parameter for "
+                                  f"{kind} (known: {allowed})")
         for key, (default, lo, hi) in spec.items():
             v = _number(entry, key, where, source, required=default is None)
             if v is None:
                 v = default
             assert v is not None
             if key in INTEGER_PARAMS and v != int(v):
-                raise ConfigError(f"{source}: {where}.{key}: expected an integer (got {v})")
+                raise ConfigError(
+                    f"{source}: {where}.{key}: expected an integer (got {describe(v)})")
             if not lo <= v <= hi:
-                raise ConfigError(f"{source}: {where}.{key}: must be in [{lo}, {hi}] (got {v})")
+                raise ConfigError(
+                    f"{source}: {where}.{key}: must be in [{lo}, {hi}] (got {describe(v)})")
             params[key] = float(v)
         at_ns = t0_ns + round(at_s * NS_PER_S)
         until = FOREVER_NS if dur is None else at_ns + round(dur * NS_PER_S)
@@ -109,10 +118,7 @@ def _number(entry: dict[str, Any], key: str, where: str, source: str,
         if required:
             raise ConfigError(f"{source}: {where}.{key}: missing required key")
         return None
-    v = entry[key]
-    if isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
-        raise ConfigError(f"{source}: {where}.{key}: expected a number (got {v!r})")
-    return float(v)
+    return number(entry[key], source, f"{where}.{key}")
 
 
 class FaultSet:

@@ -49,6 +49,7 @@ from hal.types import NS_PER_S, ActuatorCommand, DeviceHealth, Vec3
 from sim_hal.backend import WorldTruth
 from sim_hal.camera_emulator import CameraFaults, DeviceClock, PtyTransport, Transport
 from sim_hal.camera_stream_emu import StreamCameraEmulator
+from sim_hal.camera_truth import CameraTruthTap
 from sim_hal.faults import FOREVER_NS, Fault, FaultSet
 from sim_hal.i2c_bus import EmulatedI2cBus
 from sim_hal.lidarlite_emu import LidarLiteV3Emulator
@@ -698,8 +699,7 @@ class HilHal(Hal):
     after_open: list[Callable[[], None]] = field(default_factory=list)
     parts: HilParts | None = None  # the wiring, for tests and diagnostics
 
-    def open(self) -> None:
-        super().open()
+    def start(self) -> None:
         for hook in self.after_open:
             hook()
 
@@ -813,8 +813,20 @@ def build_hil_parts(settings: HilSettings, planet: str, faults: FaultSet, seed: 
     )
 
 
+class HilTruth(WorldTruth):
+    """The world's truth, and how far the camera's stamps were from the board's exposures."""
+
+    def __init__(self, world: World, camera: CameraTruthTap) -> None:
+        super().__init__(world)
+        self.camera = camera
+
+    def timing_report(self) -> dict[str, dict[str, float]]:
+        return {"camera": self.camera.report()}
+
+
 def build_hil(settings: HilSettings, planet: str, faults: FaultSet, seed: int) -> Hal:
     p = build_hil_parts(settings, planet, faults, seed)
+    camera = CameraTruthTap(p.camera, p.camera_emu)
 
     def start_board() -> None:
         p.camera_emu.start()  # after open: the driver is listening on the pty
@@ -823,11 +835,11 @@ def build_hil(settings: HilSettings, planet: str, faults: FaultSet, seed: int) -
         p.camera_emu.stop()  # joins its thread, closes the delay line and the pty
 
     return HilHal(
-        backend="hil", clock=p.clock, imu=p.imu, rangefinder=p.altimeter, camera=p.camera,
+        backend="hil", clock=p.clock, imu=p.imu, rangefinder=p.altimeter, camera=camera,
         actuators=FlightStartActuators(
             p.motors, on_start=lambda: p.injector.start(p.clock.now_ns()),
             on_reset=p.injector.stop),
-        truth=WorldTruth(p.hw.world), closers=[stop_board, p.bus.close], realtime=True,
+        truth=HilTruth(p.hw.world, camera), closers=[stop_board, p.bus.close], realtime=True,
         after_open=[start_board], parts=p,
     )
 

@@ -3,9 +3,13 @@ refused with one line where it cannot work."""
 
 from __future__ import annotations
 
+import pytest
+
 from firmware.cli import main
 
 from .conftest import CONFIG
+
+pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 
 
 def test_bench_i2c_identifies_every_device_and_measures_the_imu(capsys):

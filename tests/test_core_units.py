@@ -72,17 +72,87 @@ def test_clock_mapper_tracks_offset_and_skew_under_one_sided_jitter():
     assert m.stats.skew_ppm == pytest.approx(-200, abs=60)
 
 
-def test_clock_mapper_slews_small_shifts_and_steps_large_ones():
+def _fed_mapper(n: int = 100, period: int = 10_000_000) -> ClockMapper:
     m = ClockMapper(window=30, step_ns=50_000_000)
-    for k in range(100):
-        m.observe(k * 10_000_000, 1_000_000_000 + k * 10_000_000)
+    for k in range(n):
+        m.observe(k * period, 1_000_000_000 + k * period)
+    return m
+
+
+def test_clock_mapper_slews_small_shifts_and_steps_early_ones_at_once():
+    m = _fed_mapper()
     before = m.to_host(100 * 10_000_000)
     m.observe(100 * 10_000_000, 1_000_000_000 + 100 * 10_000_000 + 20_000_000)
     after = m.to_host(100 * 10_000_000)
     assert m.stats.residual_ns == pytest.approx(20_000_000, abs=1000)
     assert abs(after - before) < 1_000_000  # a 20 ms lie is not swallowed at once
-    m.observe(101 * 10_000_000, 1_000_000_000 + 101 * 10_000_000 + 400_000_000)
-    assert m.stats.step_resets == 1  # 400 ms: too big to slew
+    # seen 400 ms EARLIER than the mapping allows: impossible unless the device restarted
+    m.observe(101 * 10_000_000, 1_000_000_000 + 101 * 10_000_000 - 400_000_000)
+    assert m.stats.step_resets == 1
+
+
+def test_clock_mapper_never_steps_on_a_late_receive():
+    """A host stall makes receive times late, never the device clock: the mapping must not
+    move (issue 9: a re-initialisation here moved every later frame and tripped
+    frame_interval on a busy bench)."""
+    m = _fed_mapper()
+    before = m.to_host(100 * 10_000_000)
+    m.observe(100 * 10_000_000, 1_000_000_000 + 100 * 10_000_000 + 400_000_000)
+    assert m.stats.step_resets == 0 and m.stats.late_points == 1
+    assert m.to_host(100 * 10_000_000) == before
+    # the frames that piled up during a 1 s stall, read in one burst with one receive time
+    t_rx = 1_000_000_000 + 201 * 10_000_000
+    for k in range(101, 201):
+        m.observe(k * 10_000_000, t_rx)
+    assert m.stats.step_resets == 0
+    for k in range(201, 260):  # back to normal
+        m.observe(k * 10_000_000, 1_000_000_000 + k * 10_000_000)
+    assert m.to_host(260 * 10_000_000) == pytest.approx(1_000_000_000 + 260 * 10_000_000,
+                                                         abs=100_000)
+
+
+def test_clock_mapper_steps_when_every_point_stays_late():
+    """A device clock that paused for 400 ms: every later point is late by the same amount,
+    seen over more than late_confirm_ns of host time, so it is a real step."""
+    m = _fed_mapper()
+    for k in range(100, 250):
+        m.observe(k * 10_000_000, 1_000_000_000 + k * 10_000_000 + 400_000_000)
+        if m.stats.step_resets:
+            break
+    assert m.stats.step_resets == 1
+    assert 1_000_000_000 <= (k - 100) * 10_000_000 <= 1_100_000_000  # after ~late_confirm_ns
+    k += 1
+    assert m.to_host(k * 10_000_000) == pytest.approx(
+        1_000_000_000 + k * 10_000_000 + 400_000_000, abs=1_000_000)
+
+
+def test_clock_mapper_unlearns_a_late_first_point_while_acquiring():
+    """A busy start: the first frame was seen 120 ms late. Until the window is full the
+    mapping re-initialises to the envelope (slewing 120 ms at 2 ms/s took a minute and
+    stamped every frame of the flight 120 ms late on the bench)."""
+    m = ClockMapper(window=90)
+    period = 33_333_333
+    m.observe(0, 120_000_000)
+    for k in range(1, 10):
+        m.observe(k * period, k * period)
+    assert not m.stats.settled and m.stats.step_resets == 1
+    assert abs(m.to_host(10 * period) - 10 * period) < 100_000
+    for k in range(10, 100):
+        m.observe(k * period, k * period)
+    assert m.stats.settled
+
+
+def test_clock_mapper_moves_later_slowly_under_sustained_lateness():
+    """Every point 5 ms late for a whole window (a loaded host): the mapping may follow the
+    raised envelope only at the late slew rate, a quarter of 2 ms/s."""
+    m = ClockMapper(window=30)
+    period = 33_333_333
+    for k in range(60):
+        m.observe(k * period, k * period)
+    for k in range(60, 90):  # 1 s of frames, all 5 ms late
+        m.observe(k * period, k * period + 5_000_000)
+    drift = m.to_host(90 * period) - 90 * period
+    assert 0 <= drift <= 0.5e-3 * 1.0e9 + 50_000  # <= 0.5 ms/s for 1 s
 
 
 def test_kf_velocity_measurements_estimate_velocity_and_accel_bias():

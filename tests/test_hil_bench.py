@@ -18,6 +18,8 @@ from sim_hal.hil import (
 )
 from sim_hal.pca9685_emu import Pca9685Emulator
 
+pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
+
 SECONDS = 1.0
 
 

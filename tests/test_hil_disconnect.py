@@ -9,6 +9,8 @@ from firmware.boot import fly, prepare
 
 from .conftest import CONFIG, SCENARIOS
 
+pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)

@@ -20,6 +20,8 @@ from sim_hal.faults import FAULT_KINDS, FaultSet, parse_faults
 from sim_hal.hil import DelayLine, HilHal, HilParts, build_hil_parts, load_hil_settings
 from sim_hal.mpu6050_emu import FIFO_EN, PWR_MGMT_1, USER_CTRL, WHO_AM_I
 
+pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
+
 T0 = 10 * NS_PER_S  # where the injector anchors the flight start in these tests
 AT_S, DUR_S = 1.0, 0.5
 IMU, LIDAR = 0x68, 0x62

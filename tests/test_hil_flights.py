@@ -19,6 +19,8 @@ from firmware.contingency import TIMESTAMP_CHECKS
 
 from .conftest import CONFIG, SCENARIOS
 
+pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
+
 SEED = 1
 MAX_SLIP_FRACTION = 0.02  # beyond this the host, not the software, decided the timing
 

@@ -176,6 +176,7 @@ def _wait_for(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.realtime
 def test_guard_thread_cuts_outputs_of_a_stalled_loop() -> None:
     cut_from: list[str] = []
     g = StallGuard(
@@ -198,6 +199,7 @@ def test_guard_thread_cuts_outputs_of_a_stalled_loop() -> None:
     assert not g.running
 
 
+@pytest.mark.realtime
 def test_guard_thread_does_not_trip_while_kicked() -> None:
     cuts: list[int] = []
     g = StallGuard(period_ns=2_000_000, limit_periods=50, cut_outputs=lambda: cuts.append(1))
@@ -212,3 +214,51 @@ def test_guard_thread_does_not_trip_while_kicked() -> None:
     assert g.checks > 10  # it was really watching
     assert cuts == [] and not g.tripped
     assert not g.running
+
+
+def _flight_guard(clock: FakeTime, cuts: list[int]) -> StallGuard:
+    g = StallGuard(period_ns=2_000_000, limit_periods=25, cut_outputs=lambda: cuts.append(clock.t),
+                   now_ns=clock, late_tolerance_ns=10_000_000, hang_limit_ns=1_000_000_000)
+    g.airborne = True
+    return g
+
+
+def _stall(g: StallGuard, clock: FakeTime, ns: int) -> bool:
+    """No kicks for ``ns`` while the guard checks every period; True if it cut."""
+    end = clock.t + ns
+    while clock.t < end:
+        clock.t += 2_000_000
+        if g.check():
+            return True
+    return False
+
+
+def test_guard_in_flight_counts_a_recovered_stall_and_never_cuts() -> None:
+    """Issue 9: a 300 ms scheduling stall on a busy host cut the motors in flight (a crash)."""
+    clock, cuts = FakeTime(), list[int]()
+    g = _flight_guard(clock, cuts)
+    g.kick()
+    assert not _stall(g, clock, 300_000_000)
+    g.kick()  # the loop came back
+    clock.t += 2_000_000
+    assert not g.check()
+    assert cuts == [] and not g.tripped
+    assert g.transient_stalls == 1 and g.max_transient_ns >= 300_000_000
+
+
+def test_guard_in_flight_still_cuts_a_loop_that_stays_hung() -> None:
+    clock, cuts = FakeTime(), list[int]()
+    g = _flight_guard(clock, cuts)
+    g.kick()
+    assert _stall(g, clock, 2_000_000_000)
+    assert len(cuts) == 1 and g.tripped and "in flight" in g.reason
+    assert 1_000_000_000 < g.stalled_ns <= 1_000_000_000 + 2 * 2_000_000
+
+
+def test_guard_on_the_ground_cuts_at_the_short_limit() -> None:
+    clock, cuts = FakeTime(), list[int]()
+    g = _flight_guard(clock, cuts)
+    g.airborne = False
+    g.kick()
+    assert _stall(g, clock, 300_000_000)
+    assert 50_000_000 < g.stalled_ns <= 54_000_000 and "25 periods" in g.reason

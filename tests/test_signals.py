@@ -17,6 +17,8 @@ import pytest
 
 from .conftest import ROOT, SCENARIOS
 
+pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
+
 
 def start(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, float], Path]:
     cfg = tmp / "rt.toml"

@@ -11,15 +11,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from pyulog import ULog
 
 from firmware.ulog_reader import read_ulog
+
+pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 
 REPO = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import sys, time
 from firmware.ulog import AsyncLogWriter
+
 w = AsyncLogWriter(sys.argv[1], time.monotonic_ns() // 1000)
 w.add_format("state", [("uint64_t", "timestamp"), ("uint32_t", "k")]
              + [("float", f"x{i}") for i in range(12)])
