@@ -2,20 +2,28 @@
 
 Command ``56 00 <cmd> <len> <args>``, reply ``76 00 <cmd> <status> <len> <data>``. The camera has
 no clock: a frame's ``t_ns`` is when the freeze acknowledgement arrived, ``t_rx_ns`` when the
-last JPEG byte did. Every read is bounded by a deadline; replies are found by scanning for
-``76 00 <cmd>`` so a stray or missing byte costs one retry, not the rest of the session.
+frame had been read (and verified). Replies are found by scanning for ``76 00 <cmd>`` so a stray
+or missing byte costs one retry, not the rest of the session.
+
+The camera has no CRC, and a flipped bit in JPEG data still decodes (to a wrong picture) most of
+the time. So nothing is trusted on one reading: the frame buffer stays frozen until resume, and
+every chunk and the frame length are read until two readings agree (``verify_reads``). The
+frame length is bounded by the image size and must match the JPEG's own markers. One capture,
+freeze to resume, never outlasts ``capture_timeout_s``, and resume is sent on every path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from hal.camera_stream import (
     SERIAL_ERRORS,
@@ -33,19 +41,21 @@ from hal.types import DeviceHealth, Frame
 
 log = logging.getLogger(__name__)
 
-CMD = 0x56
-REPLY = 0x76
+# --- protocol (datasheet command names in comments) ---------------------------------------
+CMD = 0x56  # protocol sign, host to camera
+REPLY = 0x76  # protocol sign, camera to host
 SERIAL_NO = 0x00
-CMD_RESET = 0x26
-CMD_VERSION = 0x11
-CMD_SET_BAUD = 0x24
-CMD_READ_DATA = 0x30  # used for "read image size"
-CMD_WRITE_DATA = 0x31  # used for "set image size"
-CMD_READ_FBUF = 0x32
-CMD_FBUF_LEN = 0x34
-CMD_FBUF_CTRL = 0x36
-FBUF_FREEZE = 0x00
-FBUF_RESUME = 0x03
+CMD_RESET = 0x26  # SYSTEM_RESET
+CMD_VERSION = 0x11  # GEN_VERSION
+CMD_SET_BAUD = 0x24  # SET_PORT
+CMD_READ_DATA = 0x30  # READ_DATA, used for "read image size"
+CMD_WRITE_DATA = 0x31  # WRITE_DATA, used for "set image size"
+CMD_READ_FBUF = 0x32  # READ_FBUF
+CMD_FBUF_LEN = 0x34  # GET_FBUF_LEN
+CMD_FBUF_CTRL = 0x36  # FBUF_CTRL
+FBUF_CURRENT = b"\x00"  # GET_FBUF_LEN / READ_FBUF: the current (frozen) frame
+FBUF_FREEZE = 0x00  # FBUF_CTRL "stop current frame"
+FBUF_RESUME = 0x03  # FBUF_CTRL "resume frame"
 SIZE_ARGS = bytes((0x04, 0x01, 0x00, 0x19))  # image-size register: 1 byte at 0x0019
 READ_FBUF_MODE = bytes((0x00, 0x0A))  # current frame, data over the UART
 BANNER_END = b"Init end\r\n"
@@ -53,12 +63,33 @@ IMAGE_SIZES = {
     "640x480": (0x00, 640, 480), "320x240": (0x11, 320, 240), "160x120": (0x22, 160, 120),
 }
 BAUD_DIVIDERS = {9600: 0xAEC8, 19200: 0x56E4, 38400: 0x2AF2, 57600: 0x1C4C, 115200: 0x0DA6}
+
+# --- JPEG plausibility --------------------------------------------------------------------
 JPEG_SOI = b"\xff\xd8"
 JPEG_EOI = b"\xff\xd9"
+EOI_SLACK = 32  # the frame buffer may pad after EOI, but not by much
+MIN_JPEG_BYTES = 64  # SOI, quantisation and Huffman tables, SOF, SOS, EOI: never fewer
+# Upper bound on a frame's length: the uncompressed RGB picture. Pure noise at the camera's
+# 4:2:2 subsampling and quality 100 measured 2.7 bytes/pixel (Pillow); real scenes far less.
+MAX_JPEG_BYTES_PER_PIXEL = 3
+# Read-frame replies carry no address: a reply that comes late (the camera stalled past the
+# reply timeout, then answered every command queued meanwhile) looks like the answer to a later
+# request of the same length. So the lengths of up to CHUNK_LEN_CYCLE consecutive chunks
+# differ, and a late reply fails the trailer check. A reply a whole cycle late needs a stall
+# of that many reply timeouts: validate() keeps that longer than the capture's time cap.
+CHUNK_LEN_CYCLE = 64
+# SOFn markers carry the picture size; C4 (DHT), C8 (JPG) and CC (DAC) share the range
+SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+_T = TypeVar("_T")
 
 
 class Vc0706Error(Exception):
     """No reply, a malformed or error reply, or a frame that failed every retry."""
+
+
+class CaptureTimeout(Vc0706Error):
+    """The capture used up ``capture_timeout_s``."""
 
 
 CONNECT_ERRORS: tuple[type[Exception], ...] = (Vc0706Error, *SERIAL_ERRORS)
@@ -79,6 +110,16 @@ class Vc0706Settings:
     reset_timeout_s: float = field(default=3.0, metadata=rng(0.1, 30))
     size_settle_s: float = field(default=0.2, metadata=rng(0.0, 5))
     retries: int = field(default=3, metadata=rng(0, 100))
+    # Read every chunk and the frame length until two readings agree. The camera has no CRC:
+    # on one reading a flipped bit in JPEG data gives a wrong but decodable picture 94 % of
+    # the time. Costs a second transfer of the frame, x1.9-2.0 in capture time: an 8.5 KB
+    # 160x120 JPEG took 2.3 s -> 4.6 s at 38400 baud, 0.8 s -> 1.6 s at 115200
+    # (benchmarks/vc0706_capture.py, emulator paced at the baud rate).
+    verify_reads: bool = True
+    # No capture, freeze to resume, lasts longer whatever the camera sends (a corrupted frame
+    # length once meant 37 minutes of reading). Verified, ~18 KB of JPEG fit in 10 s at 38400
+    # baud, ~50 KB at 115200: a larger image size or a slower line needs more.
+    capture_timeout_s: float = field(default=10.0, metadata=rng(0.1, 600))
     reset_on_open: bool = True
     max_failures: int = field(default=3, metadata=rng(1, 1000))  # in a row, then re-init
     queue_len: int = field(default=4, metadata=rng(1, 1000))
@@ -93,27 +134,137 @@ class Vc0706Settings:
             return f"fast_baud {self.fast_baud} is not one of {sorted(BAUD_DIVIDERS)}"
         if self.reconnect_max_s < self.reconnect_min_s:
             return "reconnect_max_s must be >= reconnect_min_s"
+        if self.capture_timeout_s < 2 * resume_reserve_s(self):
+            return (
+                f"capture_timeout_s {self.capture_timeout_s:g} leaves no time to read a frame: "
+                f"at least {2 * resume_reserve_s(self):g} s with reply_timeout_s "
+                f"{self.reply_timeout_s:g}"
+            )
+        cycle = chunk_len_cycle(self.chunk_size)
+        if self.capture_timeout_s >= cycle * self.reply_timeout_s:
+            return (
+                f"capture_timeout_s {self.capture_timeout_s:g} must stay below {cycle} reply "
+                f"timeouts ({cycle * self.reply_timeout_s:g} s) with chunk_size "
+                f"{self.chunk_size}: a reply that late could pass as another chunk's"
+            )
         return ""
 
 
-def decode_jpeg(data: bytes, width: int, height: int) -> np.ndarray | None:
-    """Grayscale uint8 (height, width), or None if the data is not a whole JPEG of that size."""
-    if not data.startswith(JPEG_SOI) or data.rfind(JPEG_EOI) < len(data) - 32:
-        return None  # the frame buffer may pad after EOI, but not by much
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            gray = im.convert("L")
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+def resume_reserve_s(s: Vc0706Settings) -> float:
+    """Time kept back at the end of a capture for one resume attempt and its drain."""
+    return 2 * s.reply_timeout_s + 2 * s.io_timeout_s
+
+
+def max_jpeg_bytes(width: int, height: int) -> int:
+    return width * height * MAX_JPEG_BYTES_PER_PIXEL
+
+
+def chunk_len_cycle(chunk_size: int) -> int:
+    return max(1, min(CHUNK_LEN_CYCLE, chunk_size // 2))
+
+
+def chunk_plan(length: int, chunk_size: int) -> list[tuple[int, int, int]]:
+    """(address, length, bytes to skip) of each read covering ``length`` bytes: chunk k asks
+    for ``chunk_size - k % cycle`` bytes, so lengths within a cycle differ. A last piece that
+    would repeat a length in use is read as a full-length chunk ending at the frame's end,
+    overlapping its predecessor (at most ``cycle`` bytes more)."""
+    cycle = chunk_len_cycle(chunk_size)
+    plan: list[tuple[int, int, int]] = []
+    addr, k = 0, 0
+    while addr < length:
+        n = chunk_size - k % cycle
+        rest = length - addr
+        if rest >= n:
+            plan.append((addr, n, 0))
+        elif k == 0 or rest <= chunk_size - cycle:  # the only chunk, or shorter than any other
+            plan.append((addr, rest, 0))
+        else:
+            plan.append((length - n, n, n - rest))
+        addr += min(n, rest)
+        k += 1
+    return plan
+
+
+def _scan_end(data: bytes, i: int) -> int:
+    """Offset of the marker ending the entropy-coded data at ``i``, or -1 if none."""
+    while True:
+        i = data.find(b"\xff", i)
+        if i < 0 or i + 1 >= len(data):
+            return -1
+        nxt = data[i + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7:  # stuffed 0xFF byte, restart marker
+            i += 2
+        elif nxt == 0xFF:  # fill byte before a marker
+            i += 1
+        else:
+            return i
+
+
+def jpeg_extent(data: bytes) -> tuple[int, int, int] | None:
+    """(width, height, end just past EOI) from the JPEG's markers alone (ITU T.81 annex B);
+    None if they are broken: no SOI, a bad segment, a scan before the frame header, no EOI."""
+    if not data.startswith(JPEG_SOI):
         return None
-    if gray.size != (width, height):
+    size: tuple[int, int] | None = None
+    i, n = 2, len(data)
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            return None
+        m = data[i + 1]
+        if m == 0xFF:  # fill byte
+            i += 1
+            continue
+        if m == 0xD9:
+            return None if size is None else (*size, i + 2)
+        if 0xD0 <= m <= 0xD7 or m == 0x01:  # RSTn, TEM: no length field
+            i += 2
+            continue
+        if m in (0x00, 0xD8) or i + 4 > n:
+            return None
+        seg = int.from_bytes(data[i + 2 : i + 4], "big")
+        if seg < 2:
+            return None
+        if m in SOF_MARKERS:
+            if size is not None or seg < 8 or i + 9 > n:
+                return None
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
+            size = (width, height)
+        i += 2 + seg
+        if m == 0xDA:  # SOS: entropy-coded data up to the next real marker
+            if size is None:
+                return None
+            i = _scan_end(data, i)
+            if i < 0:
+                return None
+    return None
+
+
+def decode_jpeg(data: bytes, width: int, height: int) -> np.ndarray | None:
+    """Grayscale uint8 (height, width), or None if the data is not a whole JPEG of that size.
+
+    The size is checked from the markers before Pillow sees the data, and again on Pillow's
+    lazy header before anything is decoded: a corrupted SOF must not decode a huge picture.
+    """
+    ext = jpeg_extent(data)
+    if ext is None or ext[:2] != (width, height) or len(data) - ext[2] > EOI_SLACK:
+        return None
+    try:
+        with Image.open(io.BytesIO(data[: ext[2]]), formats=("JPEG",)) as im:
+            if im.size != (width, height):
+                return None
+            gray = im.convert("L")
+    # Pillow raises many types on hostile input (OSError, SyntaxError, ValueError,
+    # DecompressionBombError, struct.error, IndexError...): any of them means "not usable"
+    except Exception:
         return None
     return np.asarray(gray, dtype=np.uint8)
 
 
 class Vc0706Camera(CameraThread):
-    thread_role = "capture"
-
     """hal.interfaces.Camera for a VC0706 on a serial port."""
+
+    thread_role = "capture"
 
     def __init__(
         self, port: PortSpec, clock: Clock, settings: Vc0706Settings | None = None,
@@ -123,6 +274,7 @@ class Vc0706Camera(CameraThread):
         self.name = name
         self.rate_hz = s.rate_hz
         self.size_code, self.width, self.height = IMAGE_SIZES[s.image_size]
+        self.max_frame_bytes = max_jpeg_bytes(self.width, self.height)
         self.focal_px = s.focal_px
         self.version_text = ""
         self.banner = ""
@@ -135,18 +287,26 @@ class Vc0706Camera(CameraThread):
         self._init_thread()
         self._seq = 0
         self._ever_connected = False
+        self._cap_ns: int | None = None  # the running capture must be done by then
+        self._maybe_frozen = False  # a freeze was sent and no resume acknowledged since
+        self.retries = 0  # commands sent again after a bad or missing reply
         self.chunk_retries = 0
         self.garbage_bytes = 0
+        self.mismatches = 0  # readings that disagreed with the earlier ones
+        self.capture_timeouts = 0
+        self.resume_failures = 0
 
     # --- Camera protocol ------------------------------------------------------------------
     def _join_timeout_s(self) -> float:
-        return 10.0
+        return 10.0 + self.settings.capture_timeout_s
 
     def health(self) -> DeviceHealth:
         h = self._health
         h.overflows = self._queue.dropped
         h.extra.update(
-            chunk_retries=self.chunk_retries, garbage_bytes=self.garbage_bytes,
+            retries=self.retries + self.chunk_retries, chunk_retries=self.chunk_retries,
+            garbage_bytes=self.garbage_bytes, mismatches=self.mismatches,
+            capture_timeouts=self.capture_timeouts, resume_failures=self.resume_failures,
             baud=self._line_baud, dropped=self._queue.dropped,
         )
         return h
@@ -157,9 +317,22 @@ class Vc0706Camera(CameraThread):
             raise Vc0706Error("port not open")
         return self._port
 
+    def _now(self) -> int:
+        return self._clock.now_ns()
+
+    def _limit(self, deadline_ns: int) -> int:
+        cap = self._cap_ns
+        return deadline_ns if cap is None else min(deadline_ns, cap)
+
+    def _check_cap(self) -> None:
+        if self._cap_ns is not None and self._now() >= self._cap_ns:
+            raise CaptureTimeout(f"capture took longer than {self.settings.capture_timeout_s} s")
+
     def _deadline(self, nbytes: int, extra_s: float = 0.0) -> int:
         wire = wire_time_ns(nbytes, self._line_baud)
-        return self._clock.now_ns() + wire + round((self.settings.reply_timeout_s + extra_s) * 1e9)
+        return self._limit(
+            self._now() + wire + round((self.settings.reply_timeout_s + extra_s) * 1e9)
+        )
 
     def _read_exact(self, n: int, deadline_ns: int) -> bytes:
         """Up to ``n`` bytes; fewer only if the deadline passed (each read is bounded too)."""
@@ -167,29 +340,35 @@ class Vc0706Camera(CameraThread):
         buf = b""
         while len(buf) < n:
             buf += port.read(n - len(buf))
-            if len(buf) < n and self._clock.now_ns() >= deadline_ns:
+            if len(buf) < n and self._now() >= deadline_ns:
                 break
         return buf
 
     def _drain(self) -> None:
         """Let a garbled reply finish arriving, then throw it away."""
         port = self._p()
-        end = self._clock.now_ns() + round(self.settings.reply_timeout_s * 1e9)
-        while self._clock.now_ns() < end:
-            n = max(1, port.in_waiting)
-            if not port.read(n):  # quiet for one io timeout
+        end = self._limit(self._now() + round(self.settings.reply_timeout_s * 1e9))
+        while self._now() < end:
+            # a big read returns after one io timeout with what came: few calls on babble
+            if not port.read(max(4096, port.in_waiting)):  # quiet for one io timeout
                 break
         port.reset_input_buffer()
 
     def _send(self, cmd: int, args: bytes = b"") -> None:
         self._p().write(bytes((CMD, SERIAL_NO, cmd, len(args))) + args)
 
-    def _reply(self, cmd: int, deadline_ns: int) -> tuple[int, bytes]:
-        """Find ``76 00 cmd status len`` (skipping garbage), then its data. Status, data."""
+    def _reply(
+        self, cmd: int, deadline_ns: int, expect_len: int | None = None
+    ) -> tuple[int, bytes]:
+        """Find ``76 00 cmd status len`` (skipping garbage), then its data. Status, data.
+
+        With ``expect_len`` an OK reply's length byte must say so: a corrupted length is an
+        error, not a reason to read (and misplace) that many bytes.
+        """
         want = bytes((REPLY, SERIAL_NO, cmd))
         buf = self._read_exact(5, deadline_ns)
         while len(buf) < 5 or buf[:3] != want:
-            if len(buf) < 5 or self._clock.now_ns() >= deadline_ns:
+            if len(buf) < 5 or self._now() >= deadline_ns:
                 # the second case: a line babbling garbage (wrong baud, noise) must not hold us
                 raise Vc0706Error(f"cmd {cmd:#04x}: no reply")
             i = buf.find(want[:1], 1)
@@ -198,6 +377,8 @@ class Vc0706Camera(CameraThread):
             buf = buf[skip:]
             buf += self._read_exact(5 - len(buf), deadline_ns)
         status, dlen = buf[3], buf[4]
+        if status == 0 and expect_len is not None and dlen != expect_len:
+            raise Vc0706Error(f"cmd {cmd:#04x}: length byte {dlen}, expected {expect_len}")
         data = self._read_exact(dlen, deadline_ns)
         if len(data) < dlen:
             raise Vc0706Error(f"cmd {cmd:#04x}: reply short ({len(data)} of {dlen})")
@@ -209,32 +390,54 @@ class Vc0706Camera(CameraThread):
     ) -> bytes:
         """One command with retries; returns the reply data."""
         last = ""
-        for _ in range((self.settings.retries if retries is None else retries) + 1):
+        for attempt in range((self.settings.retries if retries is None else retries) + 1):
+            self._check_cap()
+            if attempt:
+                self.retries += 1
             port = self._p()
             port.reset_input_buffer()  # anything pending is stale: it would offset the reply
             self._send(cmd, args)
             try:
-                status, data = self._reply(cmd, self._deadline(5 + (expect_len or 0)))
+                status, data = self._reply(
+                    cmd, self._deadline(5 + (expect_len or 0)), expect_len
+                )
             except Vc0706Error as exc:
                 last = str(exc)
                 self._health.note_error(last)
                 self._drain()
                 continue
-            if status != 0:
-                last = f"cmd {cmd:#04x}: status {status}"
-            elif expect_len is not None and len(data) != expect_len:
-                last = f"cmd {cmd:#04x}: {len(data)} data bytes, expected {expect_len}"
-            else:
+            if status == 0:
                 return data
+            last = f"cmd {cmd:#04x}: status {status}"
             self._health.note_error(last)
             self._drain()
         raise Vc0706Error(last)
+
+    def _read_agreed(self, what: str, read_once: Callable[[], _T]) -> _T:
+        """``read_once()`` until two readings agree; one reading if ``verify_reads`` is off.
+
+        The frozen buffer returns the same bytes every time, so agreement is the camera's only
+        integrity check; a third reading settles which of two disagreeing ones was damaged.
+        """
+        if not self.settings.verify_reads:
+            return read_once()
+        seen: list[_T] = []
+        for _ in range(self.settings.retries + 2):
+            value = read_once()
+            if value in seen:
+                return value
+            if seen:
+                self.mismatches += 1
+                self._health.bad_data += 1
+                self._health.note_error(f"{what}: readings disagree")
+            seen.append(value)
+        raise Vc0706Error(f"{what}: no two of {len(seen)} readings agree")
 
     # --- operations -----------------------------------------------------------------------
     def reset(self) -> str:
         """Reset; returns the banner text (ends ``Init end``)."""
         self.command(CMD_RESET, expect_len=0)
-        deadline = self._clock.now_ns() + round(self.settings.reset_timeout_s * 1e9)
+        deadline = self._now() + round(self.settings.reset_timeout_s * 1e9)
         text = b""
         while not text.endswith(BANNER_END):
             b = self._read_exact(1, deadline)
@@ -244,6 +447,7 @@ class Vc0706Camera(CameraThread):
             if len(text) > 4096:
                 raise Vc0706Error("reset: banner too long")
         self._health.resets += 1
+        self._maybe_frozen = False
         self.banner = text.decode("ascii", "replace")
         return self.banner
 
@@ -261,15 +465,48 @@ class Vc0706Camera(CameraThread):
         self._stop.wait(self.settings.size_settle_s)
 
     def freeze(self) -> int:
-        """Freeze the frame buffer; returns the host time the acknowledgement arrived."""
-        self.command(CMD_FBUF_CTRL, bytes((FBUF_FREEZE,)), expect_len=0)
-        return self._clock.now_ns()
+        """Freeze the frame buffer; returns the host time the acknowledgement arrived.
+
+        A camera that may still be frozen (a lost resume or freeze acknowledgement) is resumed
+        first: "stop current frame" on a stopped buffer keeps the old picture, which would then
+        travel with a new timestamp. For the same reason a failed freeze is not simply sent
+        again.
+        """
+        last: Vc0706Error | None = None
+        for _ in range(self.settings.retries + 1):
+            if self._maybe_frozen:
+                self.resume()
+            self._maybe_frozen = True
+            try:
+                self.command(CMD_FBUF_CTRL, bytes((FBUF_FREEZE,)), expect_len=0, retries=0)
+            except CaptureTimeout:
+                raise
+            except Vc0706Error as exc:
+                last = exc
+                continue
+            return self._now()
+        raise last or Vc0706Error("freeze failed")
 
     def resume(self) -> None:
         self.command(CMD_FBUF_CTRL, bytes((FBUF_RESUME,)), expect_len=0)
+        self._maybe_frozen = False
+
+    def _frame_length_once(self) -> int:
+        n = 0
+        for _ in range(self.settings.retries + 1):
+            n = int.from_bytes(self.command(CMD_FBUF_LEN, FBUF_CURRENT, expect_len=4), "big")
+            if MIN_JPEG_BYTES <= n <= self.max_frame_bytes:
+                return n
+            # bounded before anything is read: one flipped bit once meant megabytes of filler
+            self._health.bad_data += 1
+            self._health.note_error(f"implausible frame length {n}")
+        raise Vc0706Error(
+            f"implausible frame length {n} for {self.width}x{self.height} "
+            f"(max {self.max_frame_bytes})"
+        )
 
     def frame_length(self) -> int:
-        return int.from_bytes(self.command(CMD_FBUF_LEN, b"\x00", expect_len=4), "big")
+        return self._read_agreed("frame length", self._frame_length_once)
 
     def set_baud(self, baud: int) -> None:
         div = BAUD_DIVIDERS[baud]
@@ -280,6 +517,7 @@ class Vc0706Camera(CameraThread):
         self.version()
 
     def _read_chunk(self, addr: int, n: int) -> bytes:
+        """One framed read of ``n`` bytes at ``addr``: header, data, trailer all checked."""
         s = self.settings
         args = (
             READ_FBUF_MODE + addr.to_bytes(4, "big") + n.to_bytes(4, "big")
@@ -288,6 +526,7 @@ class Vc0706Camera(CameraThread):
         footer = bytes((REPLY, SERIAL_NO, CMD_READ_FBUF, 0, 0))
         last = ""
         for attempt in range(s.retries + 1):
+            self._check_cap()
             if attempt:
                 self.chunk_retries += 1
             port = self._p()
@@ -295,7 +534,7 @@ class Vc0706Camera(CameraThread):
             self._send(CMD_READ_FBUF, args)
             deadline = self._deadline(10 + n, s.chunk_delay_10us * 1e-5)
             try:
-                status, _ = self._reply(CMD_READ_FBUF, deadline)
+                status, _ = self._reply(CMD_READ_FBUF, deadline, expect_len=0)
                 if status != 0:
                     raise Vc0706Error(f"read frame: status {status}")
                 data = self._read_exact(n, deadline)
@@ -314,36 +553,63 @@ class Vc0706Camera(CameraThread):
         raise Vc0706Error(last)
 
     def read_frame(self, length: int) -> tuple[bytes, int]:
-        """The frozen JPEG in chunks; returns it and the host time its last byte arrived."""
+        """The frozen JPEG in verified chunks; returns it and the host time it was complete."""
         parts: list[bytes] = []
-        addr = 0
-        chunk = self.settings.chunk_size
-        while addr < length:
-            n = min(chunk, length - addr)
-            parts.append(self._read_chunk(addr, n))
-            addr += n
+        for addr, n, skip in chunk_plan(length, self.settings.chunk_size):
+            part = self._read_agreed(
+                f"chunk at {addr}", functools.partial(self._read_chunk, addr, n)
+            )
+            if addr == 0 and not part.startswith(JPEG_SOI):
+                self._health.bad_data += 1  # not a JPEG: no use reading the rest
+                raise Vc0706Error("frame does not start with a JPEG SOI marker")
+            parts.append(part[skip:])
             if self._stop.is_set():
                 raise Vc0706Error("stopped")
-        return b"".join(parts), self._clock.now_ns()
+        return b"".join(parts), self._now()
 
     def capture(self) -> Frame | None:
-        """Freeze, read, resume, decode. None when the JPEG did not decode (counted)."""
+        """Freeze, read, resume, decode. None when the JPEG did not decode (counted).
+
+        Raises Vc0706Error (CaptureTimeout past ``capture_timeout_s``); resume is sent on every
+        path once a freeze was, and a resume that failed is sent before the next freeze.
+        """
+        s = self.settings
         seq = self._seq
         self._seq += 1
-        t_ns = self.freeze()
+        # a blocking read may overrun a deadline by one io timeout: keep that inside the cap
+        hard = self._now() + round((s.capture_timeout_s - s.io_timeout_s) * 1e9)
+        self._cap_ns = hard - round(resume_reserve_s(s) * 1e9)
         try:
+            t_ns = self.freeze()
             length = self.frame_length()
-            if not 0 < length < 1 << 24:
-                raise Vc0706Error(f"implausible frame length {length}")
             data, t_rx = self.read_frame(length)
+        except CaptureTimeout:
+            self.capture_timeouts += 1
+            raise
         finally:
-            self.resume()
+            self._cap_ns = hard
+            try:
+                self._resume_after_capture()
+            finally:
+                self._cap_ns = None
         image = decode_jpeg(data, self.width, self.height)
         if image is None:
             self._health.bad_data += 1
             self._health.lost += 1
+            self._health.last_error = f"frame {seq}: not a whole {self.width}x{self.height} JPEG"
             return None
         return Frame(t_ns=t_ns, seq=seq, t_rx_ns=t_rx, image=image)
+
+    def _resume_after_capture(self) -> None:
+        if not self._maybe_frozen:
+            return
+        try:
+            self.resume()
+        except Vc0706Error as exc:  # the next freeze resumes first; this frame is still good
+            self.resume_failures += 1
+            self._health.note_error(f"resume: {exc}")
+            log.warning("%s: resume failed, will resume before the next freeze: %s",
+                        self.name, exc)
 
     def identify(self) -> dict[str, str | int]:
         """What the bench command prints (cached at the last init, no serial traffic)."""
@@ -402,7 +668,7 @@ class Vc0706Camera(CameraThread):
         s = self.settings
         backoff = Backoff(s.reconnect_min_s, s.reconnect_max_s)
         period_ns = round(1e9 / s.rate_hz)
-        t_next = self._clock.now_ns()
+        t_next = self._now()
         failures = 0
         while not self._stop.is_set():
             if self._port is None:
@@ -421,10 +687,10 @@ class Vc0706Camera(CameraThread):
                 self._ever_connected = True
                 self._health.connected = True
                 failures = 0
-            wait_ns = t_next - self._clock.now_ns()
+            wait_ns = t_next - self._now()
             if wait_ns > 0 and self._stop.wait(wait_ns / 1e9):
                 break
-            t_next = max(t_next + period_ns, self._clock.now_ns())
+            t_next = max(t_next + period_ns, self._now())
             try:
                 frame = self.capture()
             except Vc0706Error as exc:
@@ -453,4 +719,3 @@ class Vc0706Camera(CameraThread):
                 self._queue.put(frame)
                 self._health.samples += 1
         self._close_port()
-

@@ -6,6 +6,23 @@ serves it as a JPEG in chunks, paced at its baud. On a pty it reads the baud the
 real camera. Faults (``CameraFaults``) apply per reply: garbage before it, cut short, a byte
 short (the known field failure), a flipped data byte, no reply; ``timestamp_shift_ns`` delays
 the freeze acknowledgement (the host's only timestamp).
+
+Where drivers in the wild differ from the datasheet (REFERENCE.md "VC0706 in the wild"):
+- Commands that take no arguments are answered on their 4-byte header whatever the length
+  byte says: a widely used driver sends the version command as ``56 00 11 01`` with no data
+  byte and real cameras answer it at once, so their parser does not wait for arguments such a
+  command does not take. Waiting would swallow the first byte of the next command (that
+  driver's image-size change was silently lost). The field evidence is for version; reset and
+  motion-monitoring status take no arguments either and are treated alike.
+- The read-frame address is 32 bits. A driver that fills only the low 16 gets exactly the bytes
+  it asked for: it works below 64 KB and wraps above, as on a real camera.
+- Set-port dividers are matched on their high byte when not one of the datasheet's five: that
+  driver sends 1C1C for 57600 (datasheet 1C4C), and the five differ in the high byte, which we
+  take as the coarse divider. A real camera's rate for 1C1C is not documented: this is an
+  assumption, counted in ``inexact_dividers``. Unknown high bytes get an error status.
+- Motion monitoring (COMM_MOTION_CTRL 0x37, COMM_MOTION_STATUS 0x38) is kept as a flag;
+  ``report_motion()`` sends the camera's unsolicited COMM_MOTION_DETECTED (0x39) notice. The
+  emulator does not look for motion itself.
 """
 
 from __future__ import annotations
@@ -34,6 +51,9 @@ log = logging.getLogger(__name__)
 CMD, REPLY = 0x56, 0x76
 SIZES = {0x00: (640, 480), 0x11: (320, 240), 0x22: (160, 120)}
 DIVIDER_BAUDS = {0xAEC8: 9600, 0x56E4: 19200, 0x2AF2: 38400, 0x1C4C: 57600, 0x0DA6: 115200}
+COARSE_DIVIDER_BAUDS = {div >> 8: baud for div, baud in DIVIDER_BAUDS.items()}
+NO_ARG_CMDS = frozenset((0x11, 0x26, 0x38))  # GEN_VERSION, SYSTEM_RESET, COMM_MOTION_STATUS
+STATUS_OK, STATUS_BAD_FORMAT = 0, 3  # datasheet: 3 = "data format error"
 SIZE_REG = bytes((0x04, 0x01, 0x00, 0x19))
 DEFAULT_BANNER = b"VC0703 1.00\r\nCtrl infr exist\r\nUser-defined sensor\r\n525\r\nInit end\r\n"
 SIZE_SETTLE_NS = 200_000_000  # a size change only takes after a pause (field reports)
@@ -73,6 +93,8 @@ class Vc0706Emulator(EmulatorThread):
         self.commands = 0
         self.faulted_replies = 0
         self.mismatched_bytes = 0
+        self.motion_enabled = False
+        self.inexact_dividers = 0
         self._pending_size: tuple[int, int] | None = None
         self._rng = random.Random(seed)
         self._init_runner(host_now)
@@ -118,7 +140,7 @@ class Vc0706Emulator(EmulatorThread):
             if buf[1] != 0x00:
                 del buf[:1]
                 continue
-            n = buf[3]
+            n = 0 if buf[2] in NO_ARG_CMDS else buf[3]
             if len(buf) < 4 + n:
                 return
             cmd, args = buf[2], bytes(buf[4 : 4 + n])
@@ -192,6 +214,7 @@ class Vc0706Emulator(EmulatorThread):
                 self.size_code = self._pending_size[0]
                 self._pending_size = None
             self.frozen = None
+            self.motion_enabled = False
             self._stop.wait(0.01)
             self._write(self.banner)
         elif cmd == 0x11:  # version
@@ -203,13 +226,14 @@ class Vc0706Emulator(EmulatorThread):
             self._pending_size = (args[4], self._now())
             self._ack(cmd)
         elif cmd == 0x36 and args in (b"\x00", b"\x03"):  # freeze / resume
-            if args == b"\x00":
+            # a stopped buffer is not refreshed: "stop current frame" again keeps the picture
+            if args == b"\x00" and self.frozen is None:
                 self.t_freeze_ns = self._now()
                 self.frozen = self._render_jpeg()
                 shift = self.faults.timestamp_shift_ns
                 if shift > 0:
                     self._stop.wait(shift / 1e9)
-            else:
+            elif args == b"\x03":
                 self.frozen = None
             self._ack(cmd)
         elif cmd == 0x34:  # frame length
@@ -218,14 +242,36 @@ class Vc0706Emulator(EmulatorThread):
             self._ack(cmd, len(self.frozen).to_bytes(4, "big"))
         elif cmd == 0x32 and len(args) == 12:
             self._read_fbuf(args)
-        elif cmd == 0x24 and len(args) == 3 and (args[1] << 8 | args[2]) in DIVIDER_BAUDS:
+        elif cmd == 0x24 and len(args) == 3 and args[1] in COARSE_DIVIDER_BAUDS:
+            self._set_port(args[1] << 8 | args[2])
+        elif cmd == 0x37 and args in (b"\x00", b"\x01"):  # motion monitoring off / on
+            self.motion_enabled = args == b"\x01"
             self._ack(cmd)
-            self.baud = DIVIDER_BAUDS[args[1] << 8 | args[2]]
-            self.transport.set_baud(self.baud)
+        elif cmd == 0x38:
+            self._ack(cmd, bytes((self.motion_enabled,)))
         else:
-            self._ack(cmd, status=3)
+            self._ack(cmd, status=STATUS_BAD_FORMAT)
+
+    def _set_port(self, divider: int) -> None:
+        baud = DIVIDER_BAUDS.get(divider)
+        if baud is None:
+            baud = COARSE_DIVIDER_BAUDS[divider >> 8]
+            self.inexact_dividers += 1
+            log.info("vc0706 emulator: divider %04X taken as %d baud", divider, baud)
+        self._ack(0x24)
+        self.baud = baud
+        self.transport.set_baud(baud)
+
+    def report_motion(self) -> bool:
+        """Send the COMM_MOTION_DETECTED notice if motion monitoring is on; True if sent.
+
+        A test hook: call it while no command is being answered."""
+        if self.motion_enabled:
+            self._write(bytes((REPLY, 0x00, 0x39, STATUS_OK, 0x00)))
+        return self.motion_enabled
 
     def _read_fbuf(self, args: bytes) -> None:
+        # 32-bit address: a driver filling only the low 16 bits gets those bytes, and wraps
         addr = int.from_bytes(args[2:6], "big")
         n = int.from_bytes(args[6:10], "big")
         delay_ns = int.from_bytes(args[10:12], "big") * 10_000
