@@ -27,9 +27,10 @@ test: $(STAMP)
 	$(PYTEST) -p no:xdist -m realtime
 
 # For editing: unit, parser and emulator tests, no flights (seconds).
+FLIGHT_TESTS := flights vision_flow ulog_roundtrip flight_log logtools lifecycle
 fast: $(STAMP)
-	$(PYTEST) -n 2 -m "not realtime and not slow" --ignore=tests/test_flights.py \
-	  --ignore=tests/test_vision_flow.py --ignore=tests/test_ulog_roundtrip.py
+	$(PYTEST) -n 2 -m "not realtime and not slow" \
+	  $(foreach t,$(FLIGHT_TESTS),--ignore=tests/test_$(t).py)
 
 # Long random runs: every property test with 10^5 fresh examples, the mutation fuzzers (10^6
 # corrupted camera streams, 10^5 corrupted VC0706 captures), and the coverage-guided fuzzers

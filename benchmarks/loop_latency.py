@@ -57,7 +57,7 @@ def _load_cycle(spec: str | None, work_us: int) -> Callable[[], object]:
         fn = getattr(importlib.import_module(mod_name), attr)
         if not callable(fn):
             raise SystemExit(f"--cycle {spec}: not callable")
-        return fn  # type: ignore[no-any-return]
+        return fn
     if work_us <= 0:
         return lambda: None
     work_ns = work_us * 1000

@@ -1,9 +1,10 @@
 """Raw-frame camera stream over a fast UART: wire format, incremental parser, driver.
 
-The wire format is specified in docs/camera-stream.md (sync, version, seq, device mid-exposure
-time in us, exposure, size, pixel format, header CRC-32, payload CRC-32; little-endian). The
-board has its own clock; the driver maps it onto the host clock with ``ClockMapper`` using the
-time the last byte arrived minus the frame's wire time and the board's fixed tx delay.
+Wire format v2 is specified in docs/camera-stream.md (sync, version, seq, device mid-exposure
+time in us, exposure, size, pixel format, header CRC-32, payload CRC-32 chained from the
+header's; little-endian). The board has its own clock; the driver maps it onto the host clock
+with ``ClockMapper`` using the time the last byte arrived minus the frame's wire time and the
+board's fixed tx delay.
 
 The reader thread and the bounded frame queue here are shared with ``hal.vc0706``.
 """
@@ -31,9 +32,11 @@ from hal.types import NS_PER_S, DeviceHealth, Frame
 
 log = logging.getLogger(__name__)
 
-# --- wire format v1 (docs/camera-stream.md) -------------------------------------------------
+# --- wire format v2 (docs/camera-stream.md) -------------------------------------------------
 SYNC = b"\xc3\x3c\xa5\x5a"
-VERSION = 1
+# v2: the payload CRC is chained from the header CRC, so it binds the payload to its header
+# (v1's plain payload CRC let a header, or another frame's payload, pass as this frame's)
+VERSION = 2
 PIXFMT_GRAY8 = 0
 BYTES_PER_PIXEL = {PIXFMT_GRAY8: 1}
 # sync, version, pixfmt, reserved, seq, t_mid_us, exposure_us, width, height, payload_len
@@ -43,6 +46,13 @@ HEADER_LEN = _HDR.size + _CRC.size  # 36
 TRAILER_LEN = _CRC.size  # 4
 OVERHEAD = HEADER_LEN + TRAILER_LEN  # 40
 BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
+
+
+def payload_crc(header_crc: int, payload: bytes | bytearray | memoryview) -> int:
+    """CRC-32 of header bytes 0..31 then the payload: the payload's CRC continued from the
+    header's. Not over the header CRC too: a block followed by its own CRC-32 always has the
+    same CRC (0x2144DF1C), which would make the result independent of the header again."""
+    return zlib.crc32(payload, header_crc)
 
 
 def encode_frame(
@@ -58,8 +68,9 @@ def encode_frame(
         SYNC, VERSION, PIXFMT_GRAY8, 0, seq & 0xFFFFFFFF, t_mid_us & 0xFFFFFFFFFFFFFFFF,
         exposure_us & 0xFFFFFFFF, width, height, len(payload),
     )
+    hdr_crc = zlib.crc32(hdr)
     return b"".join(
-        (hdr, _CRC.pack(zlib.crc32(hdr)), payload, _CRC.pack(zlib.crc32(payload)))
+        (hdr, _CRC.pack(hdr_crc), payload, _CRC.pack(payload_crc(hdr_crc, payload)))
     )
 
 
@@ -78,13 +89,24 @@ class ParsedFrame(NamedTuple):
     wire_bytes: int  # whole frame on the wire, header and CRCs included
 
 
+class _Header(NamedTuple):
+    seq: int
+    t_mid_us: int
+    exposure_us: int
+    width: int
+    height: int
+    pixfmt: int
+    payload_len: int
+    crc: int  # the header CRC: where the payload CRC starts from
+
+
 @dataclass(slots=True)
 class ParserStats:
     frames: int = 0
     bytes_in: int = 0
     bytes_skipped: int = 0  # bytes discarded that were not part of a delivered frame
     resyncs: int = 0  # times the parser had to search for the sync word
-    bad_header: int = 0  # header CRC failed or header implausible
+    bad_header: int = 0  # header CRC failed or header implausible (v1 headers included)
     bad_payload: int = 0  # payload CRC failed
     truncated: int = 0  # a valid header turned up inside a frame's claimed payload
     gaps: int = 0  # sequence discontinuities
@@ -97,7 +119,11 @@ class ParserStats:
 
 
 class StreamParser:
-    """Incremental parser: ``feed(bytes) -> frames``. Never raises on any input."""
+    """Incremental parser: ``feed(bytes) -> frames``. Never raises on any input.
+
+    Every byte fed is, at any time, either in a delivered frame, counted in
+    ``stats.bytes_skipped``, or still ``buffered``.
+    """
 
     def __init__(self, max_width: int = 4096, max_height: int = 4096) -> None:
         self.max_width = max_width
@@ -106,6 +132,11 @@ class StreamParser:
         self._buf = bytearray()
         self._scan = 0  # where to continue looking for a header inside a pending payload
         self._last_seq: int | None = None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held while waiting for the rest of a frame (or of a sync word)."""
+        return len(self._buf)
 
     def reset(self) -> None:
         """Forget partial data (after a reconnect); sequence tracking continues."""
@@ -118,8 +149,8 @@ class StreamParser:
         self.stats.bytes_skipped += n
         self._scan = 0
 
-    def _header(self, at: int) -> tuple[int, ...] | None:
-        """Fields of a valid, plausible header at ``at`` (len checked by caller), else None."""
+    def _header(self, at: int) -> _Header | None:
+        """A valid, plausible header at ``at`` (length checked by the caller), else None."""
         raw = bytes(self._buf[at : at + HEADER_LEN])
         (crc,) = _CRC.unpack_from(raw, _HDR.size)
         if zlib.crc32(raw[: _HDR.size]) != crc:
@@ -135,7 +166,7 @@ class StreamParser:
             or plen != w * h * bpp
         ):
             return None
-        return seq, t_us, exp_us, w, h, fmt, plen
+        return _Header(seq, t_us, exp_us, w, h, fmt, plen, crc)
 
     def _inner_header(self) -> int | None:
         """Offset of a valid header after the start of the pending frame, if one has arrived."""
@@ -177,8 +208,8 @@ class StreamParser:
                 st.bad_header += 1
                 self._discard(1)
                 continue
-            seq, t_us, exp_us, w, h, fmt, plen = hdr
-            total = HEADER_LEN + plen + TRAILER_LEN
+            end = HEADER_LEN + hdr.payload_len
+            total = end + TRAILER_LEN
             if len(buf) < total:
                 j = self._inner_header()
                 if j is None:
@@ -187,17 +218,20 @@ class StreamParser:
                 self._discard(j)
                 continue
             with memoryview(buf) as mv:
-                payload = bytes(mv[HEADER_LEN : HEADER_LEN + plen])
-            (crc,) = _CRC.unpack_from(buf, HEADER_LEN + plen)
-            if zlib.crc32(payload) != crc:
+                crc = payload_crc(hdr.crc, mv[HEADER_LEN:end])
+            if crc != _CRC.unpack_from(buf, end)[0]:
                 st.bad_payload += 1
                 self._discard(1)
                 continue
+            payload = bytes(buf[HEADER_LEN:end])
             del buf[:total]
             self._scan = 0
-            self._count_seq(seq)
+            self._count_seq(hdr.seq)
             st.frames += 1
-            out.append(ParsedFrame(seq, t_us, exp_us, w, h, fmt, payload, total))
+            out.append(ParsedFrame(
+                hdr.seq, hdr.t_mid_us, hdr.exposure_us, hdr.width, hdr.height, hdr.pixfmt,
+                payload, total,
+            ))
         return out
 
     def _count_seq(self, seq: int) -> None:
@@ -294,7 +328,7 @@ class StreamCameraSettings:
     width: int = field(default=96, metadata=rng(1, 4096))
     height: int = field(default=72, metadata=rng(1, 4096))
     rate_hz: float = field(default=30.0, metadata=rng(0.1, 1000))
-    focal_px: float = field(default=100.0, metadata=rng(1.0, None))
+    focal_px: float = field(default=100.0, metadata=rng(1.0, 100_000.0))
     # board's delay from mid-exposure to the first byte on the wire (exposure/2 + readout)
     fixed_latency_ns: int = field(default=2_000_000, metadata=rng(0, NS_PER_S))
     read_timeout_s: float = field(default=0.05, metadata=rng(0.001, 1.0))
@@ -304,8 +338,8 @@ class StreamCameraSettings:
     # ~8.5 s at 30 Hz: with 64 points the hull-edge slope, extrapolated half a window, gave
     # up to ~280 us error at 1 ms jitter (benchmarks/camera_stream.py); 256 stays < 100 us
     clock_window: int = field(default=256, metadata=rng(2, 10_000))
-    clock_slew_ns_per_s: float = field(default=2_000_000.0, metadata=rng(0, None))
-    clock_step_ns: float = field(default=200_000_000.0, metadata=rng(1, None))
+    clock_slew_ns_per_s: float = field(default=2_000_000.0, metadata=rng(0, 1e9))
+    clock_step_ns: float = field(default=200_000_000.0, metadata=rng(1, 1e12))
 
     def validate(self) -> str:
         if self.reconnect_max_s < self.reconnect_min_s:

@@ -104,7 +104,7 @@ class Vc0706Settings:
     chunk_size: int = field(default=512, metadata=rng(8, 65535))
     chunk_delay_10us: int = field(default=10, metadata=rng(0, 65535))  # units of 0.01 ms
     rate_hz: float = field(default=2.0, metadata=rng(0.01, 30))
-    focal_px: float = field(default=130.0, metadata=rng(1.0, None))
+    focal_px: float = field(default=130.0, metadata=rng(1.0, 100_000.0))
     io_timeout_s: float = field(default=0.02, metadata=rng(0.001, 1.0))  # bounds each read
     reply_timeout_s: float = field(default=0.5, metadata=rng(0.01, 10))  # plus wire time
     reset_timeout_s: float = field(default=3.0, metadata=rng(0.1, 30))

@@ -118,7 +118,7 @@ class HilStreamCameraSettings(StreamCameraSettings):
     baud: int = field(default=HIL_CAMERA_BAUD, metadata=rng(9600, 12_000_000))
     width: int = field(default=160, metadata=rng(16, 4096))
     height: int = field(default=120, metadata=rng(16, 4096))
-    focal_px: float = field(default=HIL_CAMERA_FOCAL_PX, metadata=rng(1.0, None))
+    focal_px: float = field(default=HIL_CAMERA_FOCAL_PX, metadata=rng(1.0, 100_000.0))
     # the sim's camera model fits 90 frames; the same window makes the watchdog's skew
     # detection latency comparable (the driver's default 256 is for accuracy on a rig)
     clock_window: int = field(default=90, metadata=rng(2, 10_000))
