@@ -101,16 +101,20 @@ class ClockMapper:
             st.residual_ns = 0.0
             st.offset_ns = float(host_ns - device_ns)
             return
-        st.residual_ns = host_ns - (self._h0 + (device_ns - self._d0) * (1.0 + self._skew))
+        residual = host_ns - (self._h0 + (device_ns - self._d0) * (1.0 + self._skew))
         # Until the window is full the skew is still being learnt (an IMU oscillator 2 % off
         # drifts 2 ms in 100 ms): then only a step counts as late, and slewing is symmetric.
         settled = len(pts) == pts.maxlen
-        if st.residual_ns > (self._late_gate if settled else self._step):
+        if residual > (self._late_gate if settled else self._step):
             if not self._late_confirmed(host_ns):
-                st.late_points += 1  # the host was slow to see it: says nothing of the device
+                # The host was slow to see it: says nothing of the device, so it is neither
+                # fitted nor published as the clock's residual (which the watchdog judges).
+                st.late_points += 1
+                st.last_late_ns = residual
                 return
         else:
             self._late_since = None
+        st.residual_ns = residual
         if abs(st.residual_ns) > self._step:
             # A real step (the device restarted, reconnected or its clock paused): the old
             # points describe another mapping, so start again from this one.

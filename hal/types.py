@@ -62,6 +62,7 @@ class ClockStats:
     updates: int = 0
     step_resets: int = 0  # times the mapping was re-initialised (a jump too big to slew)
     late_points: int = 0  # observations late beyond the gate: the host was slow, not used
+    last_late_ns: float = 0.0  # how late the last of them was
     settled: bool = False  # the fit has a full window: offset and skew are trustworthy
 
 

@@ -82,9 +82,9 @@ def _fed_mapper(n: int = 100, period: int = 10_000_000) -> ClockMapper:
 def test_clock_mapper_slews_small_shifts_and_steps_early_ones_at_once():
     m = _fed_mapper()
     before = m.to_host(100 * 10_000_000)
-    m.observe(100 * 10_000_000, 1_000_000_000 + 100 * 10_000_000 + 20_000_000)
+    m.observe(100 * 10_000_000, 1_000_000_000 + 100 * 10_000_000 - 20_000_000)
     after = m.to_host(100 * 10_000_000)
-    assert m.stats.residual_ns == pytest.approx(20_000_000, abs=1000)
+    assert m.stats.residual_ns == pytest.approx(-20_000_000, abs=1000)
     assert abs(after - before) < 1_000_000  # a 20 ms lie is not swallowed at once
     # seen 400 ms EARLIER than the mapping allows: impossible unless the device restarted
     m.observe(101 * 10_000_000, 1_000_000_000 + 101 * 10_000_000 - 400_000_000)
@@ -100,6 +100,9 @@ def test_clock_mapper_never_steps_on_a_late_receive():
     m.observe(100 * 10_000_000, 1_000_000_000 + 100 * 10_000_000 + 400_000_000)
     assert m.stats.step_resets == 0 and m.stats.late_points == 1
     assert m.to_host(100 * 10_000_000) == before
+    # the clock's residual (judged by camera_clock_residual) is not the host's lateness
+    assert abs(m.stats.residual_ns) < 1_000_000
+    assert m.stats.last_late_ns == pytest.approx(400_000_000, abs=1_000_000)
     # the frames that piled up during a 1 s stall, read in one burst with one receive time
     t_rx = 1_000_000_000 + 201 * 10_000_000
     for k in range(101, 201):
