@@ -23,6 +23,7 @@ pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 
 SEED = 1
 MAX_SLIP_FRACTION = 0.02  # beyond this the host, not the software, decided the timing
+HOST_CHECKS = {"exec_overruns", "imu_stale", "range_stale", "frame_stale"}  # name the host
 
 _cache: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -103,8 +104,13 @@ def test_hil_flight6_land_now_where_the_sim_does_and_lands_safely() -> None:
     assert hil["landed"] and not hil["crashed"], hil
     assert hil["touchdown_speed_mps"] <= 1.0 and hil["touchdown_tilt_deg"] <= 10.0, hil
     assert hil["land_now"] and sim["land_now"], (hil, sim)
+    if hil["land_now_reason"] != sim["land_now_reason"]:
+        # The host starved the loop before the fault: that LAND_NOW must name the host, and
+        # where it fired says nothing of the fault's handling.
+        assert hil["land_now_reason"] in HOST_CHECKS, hil
+        pytest.skip(f"host too loaded: LAND_NOW by {hil['land_now_reason']} before the fault")
     a, b = hil["land_now_ned"], sim["land_now_ned"]
-    assert math.hypot(a[0] - b[0], a[1] - b[1]) <= 2.0, (a, b)
+    assert math.hypot(a[0] - b[0], a[1] - b[1]) <= 2.0, (a, b, hil)
 
 
 @pytest.mark.slow
