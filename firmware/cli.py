@@ -9,12 +9,40 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from hal.tomlschema import ConfigError
+from hal.tomlschema import ConfigError, one_line
+
+SEED_LIMIT = 2**32  # a seed is 32 bits, as numpy's legacy seeding and most tools take it
+MAX_SECONDS = 3600.0
+
+
+def _seed(text: str) -> int:
+    """``--seed``: an integer 0 <= seed < 2**32 (argparse reports anything else, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:  # not a number, or past the int-conversion digit limit
+        raise argparse.ArgumentTypeError(f"not an integer: {text[:40]!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 .. {SEED_LIMIT - 1} (got {one_line(text[:40])})")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """``--seconds``: a finite duration, 0 < s <= an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(
+            f"must be a duration 0 < s <= {MAX_SECONDS:g} (got {one_line(text[:40])})")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     fly = sub.add_parser("fly", help="fly a scenario (default: simulated Ingenuity flight 6)")
     fly.add_argument("--config", type=Path, help="flight configuration TOML (default sim)")
     fly.add_argument("--scenario", type=Path, help="scenario TOML (default flight6)")
-    fly.add_argument("--seed", type=int, default=1)
+    fly.add_argument("--seed", type=_seed, default=1, help="0 .. 2**32-1")
     fly.add_argument("--log", type=Path,
                      help="flight log path (ULog); default: a timestamped file in the log dir")
     fly.add_argument("--no-log", action="store_true", help="write no flight log")
@@ -35,11 +63,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="rig: make the motor outputs live (they must also be enabled in config)")
     pf = sub.add_parser("preflight", help="check config, devices, loop rate, log dir, outputs")
     pf.add_argument("--config", type=Path, help="flight configuration TOML (default sim)")
-    pf.add_argument("--seconds", type=float, default=3.0, help="how long to run the loop")
+    pf.add_argument("--seconds", type=_seconds, default=3.0,
+                    help="how long to run the loop (at most an hour)")
     bn = sub.add_parser("bench", help="identify and measure the devices of a hardware backend")
     bn.add_argument("what", choices=["i2c", "camera"])
     bn.add_argument("--config", type=Path, help="hil or rig configuration (default hil)")
-    bn.add_argument("--seconds", type=float, default=5.0)
+    bn.add_argument("--seconds", type=_seconds, default=5.0, help="at most an hour")
     bn.add_argument("--json", action="store_true", help="also print the figures as JSON")
     rp = sub.add_parser("replay", help="feed a flight log back through navigation and the "
                         "watchdog; tell when (or whether) LAND_NOW fires")

@@ -88,7 +88,9 @@ class ControlConfig:
 @dataclass
 class CheckConfig:
     enabled: bool = True
-    threshold: float = 0.0
+    # every check's value is a magnitude, count or fraction (>= 0): a negative threshold
+    # would trip on the first evaluation
+    threshold: float = field(default=0.0, metadata=rng(0, None))
     persistence: int = field(default=1, metadata=rng(1, 100_000))
 
 

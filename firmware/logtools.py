@@ -4,6 +4,11 @@ Times shown are seconds from the first control cycle (the first ``cycle_inputs``
 same origin as the mission times ``fly`` prints, so "LAND_NOW at 54.08 s" means the same thing
 everywhere. Works on any ULog file; the plot needs our topic names (``vehicle_state``, ...).
 matplotlib is the optional extra ``plot``, imported only by ``log_plot``.
+
+A damaged log is reported, never a traceback: where one of our topics holds a field of
+another type or shape than the recorder writes, the tools stop with one ``LogToolError``
+line naming the file, the topic and the field. Text from the log (events, info) is shown as
+text, never interpreted (no mathtext in the plot, no path in a CSV file name).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import math
 import re
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +49,10 @@ class LogToolError(Exception):
     """A log-tool failure reported as one line (unreadable file, missing matplotlib...)."""
 
 
+class BadFieldError(LogToolError):
+    """A topic field of another type or shape than the tools need (a damaged log)."""
+
+
 # -- reading ------------------------------------------------------------------------------
 def _read(path: Path) -> ULogData:
     try:
@@ -58,6 +68,50 @@ def _read(path: Path) -> ULogData:
 def _topic(d: ULogData, name: str) -> Topic | None:
     t = d.topics.get((name, 0))
     return t if t is not None and len(t) else None
+
+
+def _column(t: Topic, name: str, width: int = 0, kinds: str = "biuf"
+            ) -> npt.NDArray[Any] | None:
+    """Field ``name`` of ``t`` if it holds numbers of ``kinds``: one a record (``width`` 0)
+    or an array of at least ``width``. None if the topic has no such field; a field of
+    another type or shape raises ``BadFieldError``."""
+    fields: dict[str, Any] = dict(t.data.dtype.fields or {})
+    if name not in fields:
+        return None
+    dt: np.dtype[Any] = fields[name][0]
+    shape_ok = dt.shape == () if width == 0 else (len(dt.shape) == 1 and dt.shape[0] >= width)
+    if not shape_ok or dt.base.kind not in kinds:
+        what = {"iu": "integer", "biuf": "number"}.get(kinds, "number")
+        want = f"an array of {width} {what}s" if width else f"one {what}"
+        got = f"{dt.base}{list(dt.shape) if dt.shape else ''}"
+        raise BadFieldError(f"{t.name}.{name}: {got}, expected {want} per record")
+    return t.data[name]
+
+
+def _relative_s(t: Topic, t0_us: int) -> npt.NDArray[np.float64]:
+    """Record times in seconds from ``t0_us`` (in doubles: exact to the microsecond for
+    285 years, and no int64 overflow whatever a damaged timestamp holds)."""
+    return (t.timestamps_us.astype(np.float64) - float(t0_us)) / 1e6
+
+
+def _plain(value: Any) -> Any:
+    """An info value as JSON can hold it (an info of a type the reader does not know stays
+    raw bytes: shown in hex)."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json(text: Any) -> Any:
+    """An info value parsed as JSON; None if it is not JSON text."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def first_cycle_us(d: ULogData) -> int:
@@ -77,7 +131,7 @@ def _last_us(d: ULogData) -> int:
     return max(lasts) if lasts else d.start_us
 
 
-def _check_names(d: ULogData) -> list[str]:
+def check_names(d: ULogData) -> list[str]:
     """Check order as the log's own ``contingency`` format gives it (``tripped`` indexes it)."""
     fmt = d.formats.get("contingency")
     if fmt is None:
@@ -100,12 +154,13 @@ def _land_now(d: ULogData, t0_us: int) -> dict[str, Any] | None:
             return {"reason": m.group(1), "detail": "",
                     "t_s": round((s.timestamp_us - t0_us) / 1e6, 6), "text": s.text}
     t = _topic(d, "contingency")
-    names = _check_names(d)
-    if t is not None and "tripped" in (t.data.dtype.names or ()):
-        hit = np.flatnonzero(t.data["tripped"] >= 0)
+    names = check_names(d)
+    tripped = _column(t, "tripped", kinds="iu") if t is not None else None
+    if t is not None and tripped is not None:
+        hit = np.flatnonzero(tripped >= 0)
         if hit.size:
             i = int(hit[0])
-            idx = int(t.data["tripped"][i])
+            idx = int(tripped[i])
             reason = names[idx] if idx < len(names) else f"check #{idx}"
             return {"reason": reason, "detail": "",
                     "t_s": round((int(t.timestamps_us[i]) - t0_us) / 1e6, 6), "text": ""}
@@ -114,9 +169,10 @@ def _land_now(d: ULogData, t0_us: int) -> dict[str, Any] | None:
 
 def _final_mode(d: ULogData) -> str | None:
     t = _topic(d, "vehicle_state")
-    if t is None or "mode" not in (t.data.dtype.names or ()):
+    mode = _column(t, "mode", kinds="iu") if t is not None else None
+    if mode is None:
         return None
-    m = int(t.data["mode"][-1])
+    m = int(mode[-1])
     try:
         return Mode(m).name
     except ValueError:
@@ -140,12 +196,12 @@ def _outcome(d: ULogData, land_now: dict[str, Any] | None, final_mode: str | Non
 
 
 def _first_fault_s(d: ULogData) -> float | None:
+    """The scenario's first fault time; the recorder writes -1 for a flight without one."""
     v = d.info.get("first_fault_t_s")
-    try:
-        f = float(v) if v is not None else None
-    except (TypeError, ValueError):
+    if isinstance(v, bool) or not isinstance(v, int | float):
         return None
-    return f if f is not None and math.isfinite(f) else None
+    f = float(v)
+    return f if math.isfinite(f) and f >= 0 else None
 
 
 def _summary(d: ULogData, path: Path) -> dict[str, Any]:
@@ -169,7 +225,7 @@ def _summary(d: ULogData, path: Path) -> dict[str, Any]:
         "ulog_version": d.version,
         "first_cycle_us": t0,
         "duration_s": round((_last_us(d) - t0) / 1e6, 6),
-        **{k: d.info.get(k) for k in keys},
+        **{k: _plain(d.info.get(k)) for k in keys},
         "topics": topics,
         "events": events,
         "land_now": land_now,
@@ -188,7 +244,11 @@ def _summary(d: ULogData, path: Path) -> dict[str, Any]:
 def log_info_dict(path: str | Path) -> dict[str, Any]:
     """The summary as plain JSON-serialisable data (one ``json.dumps`` line for scripts)."""
     p = Path(path)
-    return _summary(_read(p), p)
+    d = _read(p)
+    try:
+        return _summary(d, p)
+    except BadFieldError as exc:
+        raise LogToolError(f"{p}: {exc}") from None
 
 
 def log_info(path: str | Path) -> str:
@@ -262,14 +322,16 @@ def log_csv(path: str | Path, out_dir: str | Path) -> list[Path]:
         for (name, multi), t in sorted(d.topics.items()):
             cols = t.columns()
             names = sorted(cols, key=lambda k: k != "timestamp")  # stable: field order kept
-            target = out / (f"{name}.csv" if multi == 0 else f"{name}_{multi}.csv")
-            with target.open("w", newline="") as fh:
+            # a topic name may hold '/' (ULog allows it): escaped, it stays inside out_dir
+            stem = urllib.parse.quote(name, safe="")
+            target = out / (f"{stem}.csv" if multi == 0 else f"{stem}_{multi}.csv")
+            with target.open("w", newline="", encoding="utf-8") as fh:
                 w = csv.writer(fh)
                 w.writerow(names)
                 w.writerows(zip(*(_as_cells(cols[k]) for k in names), strict=True))
             written.append(target)
         target = out / "events.csv"
-        with target.open("w", newline="") as fh:
+        with target.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["timestamp", "t_s", "level", "text"])
             for s in d.strings:
@@ -287,17 +349,18 @@ class _Series:
     """A topic's columns with times in seconds from the first cycle."""
 
     def __init__(self, d: ULogData, name: str, t0_us: int) -> None:
-        t = _topic(d, name)
-        self.ok = t is not None
-        self.data: npt.NDArray[Any] = t.data if t is not None else np.zeros(0)
-        self.t = ((t.timestamps_us.astype(np.int64) - t0_us) / 1e6 if t is not None
-                  else np.zeros(0))
+        self.topic = _topic(d, name)
+        self.ok = self.topic is not None
+        self.t = _relative_s(self.topic, t0_us) if self.topic is not None else np.zeros(0)
 
-    def has(self, field: str) -> bool:
-        return self.ok and field in (self.data.dtype.names or ())
+    def has(self, field: str, width: int = 0) -> bool:
+        """The field is there, numeric, one a record (or an array of at least ``width``)."""
+        return self.topic is not None and _column(self.topic, field, width) is not None
 
     def col(self, field: str, index: int | None = None) -> npt.NDArray[np.float64]:
-        c = self.data[field]
+        """A column ``has`` accepted (``index`` below the width it was asked for)."""
+        assert self.topic is not None
+        c = self.topic.data[field]
         if index is not None:
             c = c[:, index]
         return np.asarray(c, dtype=np.float64)
@@ -306,21 +369,28 @@ class _Series:
 def _thresholds(d: ULogData) -> dict[str, float]:
     t = _topic(d, "contingency_thresholds")
     if t is not None:
-        return {n: float(t.data[n][-1]) for n in (t.data.dtype.names or ()) if n != "timestamp"}
+        out: dict[str, float] = {}
+        for n in t.data.dtype.names or ():
+            col = _column(t, n) if n != "timestamp" else None
+            if col is not None:
+                out[n] = float(col[-1])
+        return out
     try:  # older logs: the resolved configuration
-        cont = json.loads(str(d.info.get("config_json", "{}"))).get("contingency", {})
+        cont = _json(d.info.get("config_json", "{}")).get("contingency", {})
         return {k: float(v["threshold"]) for k, v in cont.items()
                 if isinstance(v, dict) and "threshold" in v}
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, OverflowError):
         return {}
 
 
 def _plan_points(d: ULogData) -> list[tuple[float, float]]:
     """Plan waypoints (north, east), starting from the take-off point at the origin."""
     try:
-        plan = json.loads(str(d.info.get("plan_json", "")))
+        plan = _json(d.info.get("plan_json", ""))
         pts = [(float(w["north_m"]), float(w["east_m"])) for w in plan.get("waypoints", [])]
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+        return []
+    if not all(math.isfinite(x) for pt in pts for x in pt):
         return []
     return [(0.0, 0.0), *pts] if pts else []
 
@@ -353,7 +423,11 @@ def _mark(ax: Axes, fault_s: float | None, land_now: dict[str, Any] | None,
 def log_plot(path: str | Path, out_png: str | Path) -> Path:
     """One anomaly-report figure of the flight (PNG, Agg). Needs the ``plot`` extra."""
     p = Path(path)
-    return plot_data(_read(p), out_png, source=p.name)
+    d = _read(p)
+    try:
+        return plot_data(d, out_png, source=p.name)
+    except BadFieldError as exc:
+        raise LogToolError(f"{p}: {exc}") from None
 
 
 def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
@@ -398,10 +472,10 @@ def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
         for i, (n, e) in enumerate(plan[1:], start=1):
             ax_track.annotate(f"WP{i}", (e, n), xytext=(4, 4), textcoords="offset points",
                               fontsize=8, color="0.35")
-    if tr.has("position"):
+    if tr.has("position", 3):
         ax_track.plot(tr.col("position", 1), tr.col("position", 0), color="k", lw=1.0,
                       ls="--", label="truth")
-    if st.has("position"):
+    if st.has("position", 3):
         e_est, n_est = st.col("position", 1), st.col("position", 0)
         ax_track.plot(e_est, n_est, color="C0", lw=1.3, label="estimate")
         if land_now is not None:
@@ -423,7 +497,9 @@ def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
     ax_track.legend(fontsize=8, loc="best")
 
     rate = d.info.get("camera_rate_hz")
-    period_ms = 1e3 / float(rate) if isinstance(rate, int | float) and rate > 0 else None
+    period_ms = None
+    if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 < rate < math.inf:
+        period_ms = 1e3 / rate
     _zoom(ax_zoom, cam, fault_s, land_now, period_ms,
           _worst_check(ct, s["thresholds"]) if land_now is None and fault_s is None else None)
 
@@ -443,7 +519,7 @@ def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
             lines.append(f"  LAND_NOW {land_now['t_s'] - fault_s:.3f} s later")
     if d.info.get("contingency") == 0:
         lines.append("contingency watchdog DISABLED")
-    if tr.has("roll_deg"):
+    if tr.has("roll_deg") and tr.has("pitch_deg"):
         tilt = np.degrees(np.arccos(np.clip(np.cos(np.radians(tr.col("roll_deg")))
                                             * np.cos(np.radians(tr.col("pitch_deg"))), -1, 1)))
         lines.append(f"max true tilt: {float(tilt.max()):.1f} deg")
@@ -457,13 +533,14 @@ def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
         lines.append(f"{(ev.timestamp_us - t0) / 1e6:7.2f} {text}")
     if len(d.strings) > 18:
         lines.append(f"   ... {len(d.strings) - 18} more (see log info)")
+    # parse_math off: an event's '$' would start mathtext, which fails on arbitrary text
     ax_text.text(0.0, 1.0, "\n".join(lines), transform=ax_text.transAxes, va="top",
-                 ha="left", family="monospace", fontsize=8.5)
+                 ha="left", family="monospace", fontsize=8.5, parse_math=False)
 
     # (1) altitude
-    if st.has("position"):
+    if st.has("position", 3):
         ax_alt.plot(st.t, -st.col("position", 2), color="C0", lw=1.3, label="estimate")
-    if tr.has("position"):
+    if tr.has("position", 3):
         ax_alt.plot(tr.t, -tr.col("position", 2), color="k", label="truth", **truth_kw)
     if sp.has("alt"):
         ax_alt.plot(sp.t, sp.col("alt"), color="C2", label="setpoint", **sp_kw)
@@ -477,9 +554,9 @@ def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
 
     # (2) horizontal position
     for k, (name, color) in enumerate((("north", "C0"), ("east", "C1"))):
-        if st.has("position"):
+        if st.has("position", 3):
             ax_ne.plot(st.t, st.col("position", k), color=color, lw=1.3, label=f"{name} est")
-        if tr.has("position"):
+        if tr.has("position", 3):
             ax_ne.plot(tr.t, tr.col("position", k), label=f"{name} truth",
                        **{**truth_kw, "color": "k" if k == 0 else "0.45"})
         if sp.has(name):
@@ -491,9 +568,9 @@ def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
 
     # (3) horizontal velocity
     for k, (name, color) in enumerate((("v north", "C0"), ("v east", "C1"))):
-        if st.has("velocity"):
+        if st.has("velocity", 2):
             ax_vel.plot(st.t, st.col("velocity", k), color=color, lw=1.3, label=f"{name} est")
-        if tr.has("velocity"):
+        if tr.has("velocity", 2):
             ax_vel.plot(tr.t, tr.col("velocity", k), label=f"{name} truth",
                         **{**truth_kw, "color": "k" if k == 0 else "0.45"})
     if not st.ok:
@@ -564,10 +641,10 @@ def plot_data(d: ULogData, out_png: str | Path, source: str = "") -> Path:
     head = " \u00b7 ".join(str(x) for x in (
         d.info.get("scenario", "?"), f"seed {d.info.get('seed', '?')}",
         f"backend {d.info.get('backend', '?')}", d.info.get("planet")) if x)
-    fig.suptitle(f"{head}\n{s['outcome']}", fontsize=13, fontweight="bold")
+    fig.suptitle(f"{head}\n{s['outcome']}", fontsize=13, fontweight="bold", parse_math=False)
     if source:
         fig.text(0.97, 0.005, f"{source} \u00b7 flightsw {d.info.get('ver_sw', '?')}",
-                 ha="right", va="bottom", fontsize=7, color="0.4")
+                 ha="right", va="bottom", fontsize=7, color="0.4", parse_math=False)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, format="png")
@@ -615,7 +692,7 @@ def _zoom(ax: Axes, cam: _Series, fault_s: float | None, land_now: dict[str, Any
         ax.axvline(worst[1], color="0.3", lw=1.0, ls="-.", label=worst[0])
     from matplotlib.ticker import MaxNLocator
 
-    if not marks or not cam.has("t_ns") or len(cam.t) < 2:
+    if not marks or not cam.has("t_ns") or not cam.has("latency_s") or len(cam.t) < 2:
         ax.axis("off")
         ax.text(0.5, 0.5, "no LAND_NOW or fault onset:\nnothing to zoom on", ha="center",
                 va="center", transform=ax.transAxes, color="0.5")

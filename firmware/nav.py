@@ -28,6 +28,10 @@ from hal.geometry import euler_to_quat, quat_to_euler, quat_to_matrix
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
 
 MAX_IMU_DT_S = 0.02  # larger gaps are not integrated as if nothing happened
+# Beyond any MEMS IMU's full scale (2000 deg/s = 35 rad/s, 16 g = 157 m/s^2) with margin: a
+# sample past these is corrupt, and one infinite value would zero the attitude quaternion.
+MAX_GYRO_RPS = 100.0
+MAX_ACCEL_MPS2 = 2000.0
 
 
 @dataclass(slots=True)
@@ -123,9 +127,8 @@ class Navigator:
             t = s.t_ns
             w = s.gyro_rps
             f = s.accel_mps2
-            if t <= t_prev or w[0] != w[0] or w[1] != w[1] or w[2] != w[2] \
-                    or f[0] != f[0] or f[1] != f[1] or f[2] != f[2]:
-                cnt.imu_rejected += 1
+            if t <= t_prev or not (_plausible(w, MAX_GYRO_RPS) and _plausible(f, MAX_ACCEL_MPS2)):
+                cnt.imu_rejected += 1  # NaN, infinite or beyond any IMU's range: not integrated
                 continue
             dt = (t - t_prev) / NS_PER_S
             if dt > MAX_IMU_DT_S:
@@ -358,6 +361,11 @@ class Navigator:
 
 def _finite(v: tuple[float, float, float]) -> bool:
     return math.isfinite(v[0]) and math.isfinite(v[1]) and math.isfinite(v[2])
+
+
+def _plausible(v: tuple[float, float, float], limit: float) -> bool:
+    """Finite and within ``limit`` on every axis (NaN and inf compare False)."""
+    return -limit <= v[0] <= limit and -limit <= v[1] <= limit and -limit <= v[2] <= limit
 
 
 def _delta_angle_body(q0: tuple[float, ...], q1: tuple[float, ...]) -> tuple[float, float, float]:

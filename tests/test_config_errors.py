@@ -352,3 +352,39 @@ def test_a_missing_or_directory_log_is_refused(tmp_path, capsys, command):
         code = main([*command, str(path)])
         err = capsys.readouterr().err.strip()
         assert_refused(code, err, path, "")
+
+
+CHECK_CASES = [
+    # every check's value is >= 0: a negative threshold would trip on the first evaluation
+    ("negative threshold", "[contingency.frame_latency]\nthreshold = -0.001\n",
+     "contingency.frame_latency.threshold: must be >= 0 (got -0.001)"),
+    ("a tiny negative", "[contingency.tilt]\nthreshold = -1e-300\n",
+     "contingency.tilt.threshold: must be >= 0"),
+    ("nan threshold", "[contingency.imu_stale]\nthreshold = nan\n",
+     "contingency.imu_stale.threshold: must be a finite number (got nan)"),
+    ("inf threshold", "[contingency.imu_stale]\nthreshold = inf\n",
+     "contingency.imu_stale.threshold: must be a finite number (got inf)"),
+    ("zero persistence", "[contingency.tilt]\npersistence = 0\n",
+     "contingency.tilt.persistence: must be >= 1 (got 0)"),
+    ("negative persistence", "[contingency.tilt]\npersistence = -3\n",
+     "contingency.tilt.persistence: must be >= 1 (got -3)"),
+]
+
+
+@pytest.mark.parametrize("name,text,needle", CHECK_CASES, ids=[c[0] for c in CHECK_CASES])
+def test_a_bad_check_setting_is_refused(tmp_path, capsys, name, text, needle):
+    cfg = write(tmp_path, "bad.toml", text)
+    code, err = run(capsys, "--config", str(cfg), "--scenario", str(NOMINAL))
+    assert_refused(code, err, cfg, needle)
+    code = main(["replay", str(tmp_path / "any.ulg"), "--config", str(cfg)])
+    assert_refused(code, capsys.readouterr().err.strip(), cfg, needle)
+
+
+def test_a_zero_threshold_is_accepted(tmp_path):
+    """Zero is a threshold in use (not one backwards stamp is tolerated); -0.0 is zero."""
+    from firmware.config import load_config
+
+    cfg = write(tmp_path, "zero.toml", "[contingency.frame_latency]\nthreshold = 0.0\n"
+                "[contingency.tilt]\nthreshold = -0.0\n")
+    c = load_config(cfg).contingency
+    assert c.frame_latency.threshold == 0.0 and c.tilt.threshold == 0.0

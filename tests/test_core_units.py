@@ -213,3 +213,24 @@ def test_mixer_keeps_attitude_authority_when_saturated():
     assert max(motors) <= 1.0 and min(motors) >= 0.0
     assert motors[2] > motors[1] or motors[0] != motors[2]  # a differential survives
     assert math.isclose(max(motors), 1.0)
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 5e305])
+def test_navigator_rejects_non_finite_and_impossible_imu_samples(bad: float) -> None:
+    """One infinite (or absurd) gyro sample used to drive the quaternion's norm to infinity,
+    zero it, and crash the next cycle with ZeroDivisionError (found by fuzzing replayed logs)."""
+    from firmware.config import NavConfig
+    from firmware.nav import Navigator
+    from hal.types import ImuSample
+
+    nav = Navigator(NavConfig(), 3.71, 1000.0, 64, 48, 50.0)
+    still = ((0.0, 0.0, -3.71), (0.0, 0.0, 0.0))
+    nav.propagate([ImuSample(1_000_000, 0, still[0], still[1], 20.0)])
+    samples = [ImuSample(2_000_000, 1, still[0], (bad, 0.0, 0.0), 20.0),
+               ImuSample(3_000_000, 2, (bad, 0.0, 0.0), still[1], 20.0)]
+    for k in range(3, 20):
+        samples.append(ImuSample(1_000_000 * (k + 1), k, still[0], still[1], 20.0))
+    nav.propagate(samples)
+    nav.propagate([ImuSample(30_000_000, 30, still[0], still[1], 20.0)])
+    assert nav.counters.imu_rejected == 2
+    assert math.sqrt(sum(c * c for c in nav.q)) == pytest.approx(1.0)
