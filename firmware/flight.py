@@ -27,6 +27,8 @@ SPOOL_S = 0.5
 IDLE_MIN_S = 5.0  # on the ground at least this long before arming, on every backend
 LAND_DETECT_S = 0.5
 IMU_LOST_S = 0.01
+MAX_PLAN_DT_S = 0.5  # a longer gap is a stall the watchdog lands on, not time to fly through
+MAX_CONTROL_DT_PERIODS = 4
 GROUND_NEAR_M = 0.3
 
 
@@ -89,6 +91,7 @@ class FlightSoftware:
         self._hold_timer = 0.0  # time held at the take-off altitude
         self._alt_sp = 0.0
         self._dt = exec_stats.period_ns / NS_PER_S
+        self._last_ctrl_ns: int | None = None
         self.hover_thrust_n = cfg.vehicle.mass_kg * gravity
         self.on_event: Callable[[Event], None] | None = None
         # what the cycle drained (the recorder logs it; replay feeds it back)
@@ -217,7 +220,14 @@ class FlightSoftware:
             thrust = self.ctrl.last_thrust
             return self.ctrl.mix(thrust, 0.0, 0.0, 0.0)
 
-        dt = self._dt
+        # The plan, hold and landing timers follow the time that really passed: a cycle that
+        # missed deadlines on a busy host must not leave the flight plan behind the clock
+        # (hil flight 6 fell 2-7 m behind the sim from 0.5-2 % missed deadlines). The
+        # control laws get the same dt, bounded, so a stall cannot kick their integrators.
+        elapsed = self._dt if self._last_ctrl_ns is None else (now - self._last_ctrl_ns) / NS_PER_S
+        self._last_ctrl_ns = now
+        dt = min(max(elapsed, 0.0), MAX_PLAN_DT_S)
+        ctrl_dt = min(dt, MAX_CONTROL_DT_PERIODS * self._dt)
         pn, pe, _ = nav.position_ned
         height = nav.height_m
         sp = self.rec.setpoint
@@ -266,7 +276,8 @@ class FlightSoftware:
                 self._set_mode(Mode.LANDED, now, "touchdown")
                 self.watchdog.disarm()
                 return off
-        motors = self.ctrl.update(sp, nav.position_ned, nav.velocity_ned, nav.q, nav.rate, dt)
+        motors = self.ctrl.update(sp, nav.position_ned, nav.velocity_ned, nav.q, nav.rate,
+                                  ctrl_dt)
         return motors
 
     def _landed(self, dt: float) -> bool:

@@ -103,10 +103,6 @@ def test_hil_flight6_lands_safely_after_the_fault() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(strict=False, reason=(
-    "known defect (issue 9 note): since this round's changes hil flies flight 6's cruise about "
-    "1 % slower than the sim, 2.3 m behind at the fault on an idle machine, more when the "
-    "host is loaded; cause not yet found"))
 def test_hil_flight6_land_now_where_the_sim_does() -> None:
     """After LAND_NOW both vehicles dead-reckon down on their own IMU models (the sim's and
     the register emulator's), each drifting about 2 m over the 16 s descent in its own
