@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PYTEST) -p no:xdist -m realtime
 
 # For editing: unit, parser and emulator tests, no flights (seconds).
-FLIGHT_TESTS := flights vision_flow ulog_roundtrip flight_log logtools lifecycle
+FLIGHT_TESTS := flights vision_flow ulog_roundtrip flight_log logtools lifecycle plan_time bad_logs
 fast: $(STAMP)
 	$(PYTEST) -n 2 -m "not realtime and not slow" \
 	  $(foreach t,$(FLIGHT_TESTS),--ignore=tests/test_$(t).py)
