@@ -14,7 +14,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from firmware.boot import prepare
+from app.boot import prepare
 from firmware.config import load_plan
 from hal.tomlschema import ConfigError
 

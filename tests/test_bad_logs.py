@@ -24,7 +24,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from firmware.cli import _parser, main
+from app.cli import _parser, main
 
 from .conftest import SCENARIOS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.cli import main
+from app.cli import main
 
 from .conftest import CONFIG
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.cli import main
+from app.cli import main
 
 from .conftest import CONFIG
 

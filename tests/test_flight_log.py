@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pyulog
 
-from firmware.boot import fly, prepare
+from app.boot import fly, prepare
 from firmware.config import load_config
 from firmware.recorder import FORMATS
 from firmware.replay import replay
@@ -73,7 +73,7 @@ def test_log_survives_sigkill_mid_flight(tmp_path):
         "[sim]\n", "[sim]\nrealtime = true\n"))
     log = tmp_path / "killed.ulg"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "fly", "--config", str(cfg), "--scenario",
+        [sys.executable, "-m", "app", "fly", "--config", str(cfg), "--scenario",
          str(SCENARIOS / "nominal_box.toml"), "--log", str(log)],
         cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     seen: dict[str, tuple[float, float]] = {}

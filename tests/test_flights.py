@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware.boot import fly, prepare
+from app.boot import fly, prepare
 from firmware.contingency import TIMESTAMP_CHECKS
 
 from .conftest import ROOT, SCENARIOS
@@ -113,7 +113,7 @@ def test_same_seed_same_summary_and_different_seed_differs():
 
 def test_cli_writes_the_summary_json_and_exits_0(tmp_path: Path):
     out = tmp_path / "s.json"
-    r = subprocess.run([sys.executable, "-m", "firmware", "fly", "--quiet", "--seed", "3",
+    r = subprocess.run([sys.executable, "-m", "app", "fly", "--quiet", "--seed", "3",
                         "--log", str(tmp_path / "hover.ulg"),
                         "--scenario", str(SCENARIOS / "nominal_hover.toml"),
                         "--summary-json", str(out)], cwd=ROOT, capture_output=True, text=True,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from firmware.boot import fly, prepare
+from app.boot import fly, prepare
 from firmware.contingency import TIMESTAMP_CHECKS
 
 from .conftest import CONFIG, SCENARIOS

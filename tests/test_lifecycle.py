@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pyulog import ULog
 
-from firmware.boot import PreflightRefused, build_backend, fly, prepare
+from app.boot import PreflightRefused, build_backend, fly, prepare
 from firmware.flight import FlightSoftware
 
 from .conftest import CONFIG, SCENARIOS

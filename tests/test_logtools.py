@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from pyulog import ULog
 
-from firmware.boot import FlightResult, fly, prepare
+from app.boot import FlightResult, fly, prepare
 from firmware.logtools import (
     LogToolError,
     first_cycle_us,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from firmware.boot import fly, prepare
+from app.boot import fly, prepare
 from firmware.flight import FlightSoftware
 
 from .conftest import CONFIG, SCENARIOS

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from firmware.boot import build_backend, prepare
-from firmware.cli import main
+from app.boot import build_backend, prepare
+from app.cli import main
 from firmware.preflight import run_preflight
 
 from .conftest import CONFIG

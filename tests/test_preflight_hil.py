@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from firmware.cli import main
+from app.cli import main
 
 from .conftest import CONFIG
 

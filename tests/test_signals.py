@@ -26,7 +26,7 @@ def start(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, float], Path]:
         "[sim]\n", "[sim]\nrealtime = true\n"))
     out = tmp / "summary.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firmware", "fly", "--no-log", "--config", str(cfg),
+        [sys.executable, "-m", "app", "fly", "--no-log", "--config", str(cfg),
          "--scenario", str(SCENARIOS / "nominal_box.toml"), "--summary-json", str(out)],
         cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     seen: dict[str, float] = {}

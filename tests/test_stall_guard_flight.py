@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware.boot import fly, prepare
+from app.boot import fly, prepare
 
 from .conftest import CONFIG, SCENARIOS
 

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from firmware.boot import CONFIG_DIR, preflight, prepare
+    from app.boot import CONFIG_DIR, preflight, prepare
 
     setup = prepare(args.config, CONFIG_DIR / "scenarios" / "nominal_hover.toml", 1)
     report = preflight(setup, args.seconds)
@@ -133,7 +133,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from firmware.boot import bench
+    from app.boot import bench
 
     report = bench(args.config, args.what, args.seconds)
     print("\n".join(report.lines))
@@ -176,7 +176,7 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _fly(args: argparse.Namespace) -> int:
-    from firmware.boot import fly, prepare
+    from app.boot import fly, prepare
 
     setup = prepare(args.config, args.scenario, args.seed, contingency=not args.no_contingency)
     setup.arm = args.arm
