@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from firmware.boot import fly, prepare  # noqa: E402
+from app.boot import fly, prepare  # noqa: E402
 from firmware.flight import AIRBORNE, FlightSoftware  # noqa: E402
 from firmware.nav import Navigator  # noqa: E402
 

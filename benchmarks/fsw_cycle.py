@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from firmware.boot import CONFIG_DIR, build_backend, prepare  # noqa: E402
+from app.boot import CONFIG_DIR, build_backend, prepare  # noqa: E402
 from firmware.executive import ExecStats  # noqa: E402
 from firmware.flight import FlightSoftware  # noqa: E402
 

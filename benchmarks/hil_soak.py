@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from firmware.boot import fly, prepare  # noqa: E402
+from app.boot import fly, prepare  # noqa: E402
 from firmware.contingency import CHECK_SOURCES, TIMESTAMP_CHECKS  # noqa: E402
 
 CONFIG = ROOT / "config"

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from firmware.boot import fly, prepare  # noqa: E402
+from app.boot import fly, prepare  # noqa: E402
 
 SCENARIOS = ROOT / "config" / "scenarios"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from firmware.boot import fly, prepare  # noqa: E402
+from app.boot import fly, prepare  # noqa: E402
 
 
 def main() -> None:
