@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass, fields
-from typing import Literal
+from typing import Any, Literal
 
 from firmware.config import CheckConfig, ContingencyConfig
 from hal.types import NS_PER_S, DeviceHealth, Frame, ImuSample, RangeSample
@@ -213,6 +213,16 @@ class Watchdog:
     def on_vision_innovation(self, innov_mps: float, now_ns: int) -> None:
         self._judge("vision_innovation", innov_mps, now_ns)
 
+    def _slide(self, w: deque[Any], snap: Any) -> Any:
+        """Append a (t, counters...) snapshot to a window_s sliding window; the snapshot one
+        window ago, or None while the window is not yet full."""
+        w.append(snap)
+        horizon = snap[0] - int(self.cfg.window_s * NS_PER_S)
+        while len(w) > 2 and w[1][0] <= horizon:
+            w.popleft()
+        old = w[0]
+        return None if old[0] > horizon or len(w) < 2 else old
+
     def on_timing(self, now_ns: int, deadlines: int, missed: int) -> None:
         """The loop's own health, judged first in every cycle: after a stall the host is named
         before anything its lateness made look wrong. ``deadlines`` counts the cycle's
@@ -220,14 +230,9 @@ class Watchdog:
         one; a stalled loop misses many while running no cycle at all)."""
         if not self.armed:
             return
-        w = self._deadlines
-        w.append((now_ns, deadlines, missed))
-        horizon = now_ns - int(self.cfg.window_s * NS_PER_S)
-        while len(w) > 2 and w[1][0] <= horizon:
-            w.popleft()
-        old = w[0]
-        if old[0] > horizon or len(w) < 2:
-            return  # not a full window yet
+        old = self._slide(self._deadlines, (now_ns, deadlines, missed))
+        if old is None:
+            return
         self._judge("exec_overruns", (missed - old[2]) / max(1, deadlines - old[1]), now_ns)
 
     def periodic(self, now_ns: int, imu: DeviceHealth, polls: int, imu_rejected: int,
@@ -244,16 +249,11 @@ class Watchdog:
             self.last_frame_rx_ns = max(self.last_frame_rx_ns, now_ns - NS_PER_S // 10)
         self._judge("tilt", tilt_deg, now_ns)
         # counters over a sliding window: (t, overflows, errors, polls, bad)
-        w = self._window
         snap = (now_ns, float(imu.overflows), float(imu.errors), float(polls),
                 float(imu_rejected))
-        w.append(snap)
-        horizon = now_ns - int(self.cfg.window_s * NS_PER_S)
-        while len(w) > 2 and w[1][0] <= horizon:
-            w.popleft()
-        old = w[0]
-        if old[0] > horizon or len(w) < 2:
-            return  # not a full window yet
+        old = self._slide(self._window, snap)
+        if old is None:
+            return
         d_polls = max(1.0, snap[3] - old[3])
         self._judge("imu_fifo_overflow", snap[1] - old[1], now_ns)
         self._judge("imu_bus_errors", (snap[2] - old[2]) / d_polls, now_ns)
