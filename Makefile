@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -q --hypothesis-profile=ci
 
-.PHONY: run test fast fuzz bench bench-rt soak lint clean
+.PHONY: run test fast test-fast fuzz bench bench-rt soak lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,11 @@ test: $(STAMP)
 	$(PYTEST) -n 2 -m "not realtime"
 	$(PYTEST) -p no:xdist -m realtime
 
-# For editing: unit, parser and emulator tests, no flights (seconds).
-FLIGHT_TESTS := flights vision_flow ulog_roundtrip flight_log logtools lifecycle plan_time bad_logs
+# For editing: unit and emulator tests, no flights (seconds). tests/ is split by kind: unit,
+# emulator, closed_loop (lockstep flights), realtime (judged against the wall clock), hardware.
 fast: $(STAMP)
-	$(PYTEST) -n 2 -m "not realtime and not slow" \
-	  $(foreach t,$(FLIGHT_TESTS),--ignore=tests/test_$(t).py)
+	$(PYTEST) -n 2 -m "not realtime and not slow" tests/unit tests/emulator
+test-fast: fast
 
 # Long random runs: every property test with 10^5 fresh examples, the mutation fuzzers (10^6
 # corrupted camera streams, 10^5 corrupted VC0706 captures), and the coverage-guided fuzzers

@@ -17,7 +17,7 @@ import pytest
 from app.boot import fly, prepare
 from firmware.contingency import TIMESTAMP_CHECKS
 
-from .conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
 SUMMARY_FIELDS = [
     "scenario", "seed", "backend", "duration_s", "land_now", "land_now_reason", "land_now_t_s",

@@ -18,7 +18,7 @@ from app.boot import prepare
 from firmware.config import load_plan
 from hal.tomlschema import ConfigError
 
-from .conftest import CONFIG
+from tests.conftest import CONFIG
 
 NOMINAL = CONFIG / "scenarios" / "nominal_hover.toml"
 SHIPPED = sorted(p.relative_to(CONFIG).as_posix() for p in

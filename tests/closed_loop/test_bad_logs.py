@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from app.cli import _parser, main
 
-from .conftest import SCENARIOS
+from tests.conftest import SCENARIOS
 
 NOMINAL = SCENARIOS / "nominal_hover.toml"
 HEADER = 16  # magic, version, start timestamp

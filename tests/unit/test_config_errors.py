@@ -12,7 +12,7 @@ import pytest
 
 from app.cli import main
 
-from .conftest import CONFIG
+from tests.conftest import CONFIG
 
 HUGE_INT = "1" + "0" * 400  # 10**400: a valid TOML integer, no float can hold it
 NOMINAL = CONFIG / "scenarios" / "nominal_hover.toml"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 

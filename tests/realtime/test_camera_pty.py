@@ -214,7 +214,7 @@ def test_vc0706_fast_baud_switch_and_thread_capture(tmp_path: Path) -> None:
 
 
 def test_emulator_command_prints_its_pty() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
         [sys.executable, "-m", "sim_hal.camera_emulator", "--protocol", "stream",
          "--width", "32", "--height", "24"],

@@ -17,7 +17,7 @@ from sim_hal.hil import load_hil_settings
 from sim_hal.i2c_bus import EmulatedI2cBus, ManualClock
 from sim_hal.pca9685_emu import Pca9685Emulator
 
-from .conftest import CONFIG
+from tests.conftest import CONFIG
 
 
 def test_config_files_load() -> None:

@@ -10,7 +10,7 @@ from app.boot import build_backend, prepare
 from app.cli import main
 from firmware.preflight import run_preflight
 
-from .conftest import CONFIG
+from tests.conftest import CONFIG
 
 
 def scenario(tmp: Path, faults: str = "") -> Path:

@@ -17,7 +17,7 @@ import pytest
 from app.boot import fly, prepare
 from firmware.contingency import TIMESTAMP_CHECKS
 
-from .conftest import CONFIG, SCENARIOS
+from tests.conftest import CONFIG, SCENARIOS
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 

@@ -20,7 +20,7 @@ from firmware.config import load_config
 from firmware.recorder import FORMATS
 from firmware.replay import replay
 
-from .conftest import ROOT, SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
 
 @pytest.fixture(scope="module")

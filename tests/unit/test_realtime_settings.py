@@ -19,7 +19,7 @@ from hal import realtime
 from hal.realtime import GcPolicy, RtSettings, apply_rt_settings
 from hal.tomlschema import ConfigError, load
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _deny(*args: Any, **kwargs: Any) -> None:

@@ -18,7 +18,7 @@ from firmware.ulog_reader import read_ulog
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import sys, time

@@ -15,7 +15,7 @@ from pyulog import ULog
 from app.boot import PreflightRefused, build_backend, fly, prepare
 from firmware.flight import FlightSoftware
 
-from .conftest import CONFIG, SCENARIOS
+from tests.conftest import CONFIG, SCENARIOS
 
 
 def _state() -> tuple[set[str], object, object]:

@@ -10,7 +10,7 @@ import pytest
 
 from app.cli import main
 
-from .conftest import CONFIG
+from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.realtime  # a rate gate: run serially, as on the bench
 
