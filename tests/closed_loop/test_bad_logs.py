@@ -25,7 +25,6 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.cli import _parser, main
-
 from tests.conftest import SCENARIOS
 
 NOMINAL = SCENARIOS / "nominal_hover.toml"

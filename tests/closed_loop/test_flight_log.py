@@ -19,7 +19,6 @@ from app.boot import fly, prepare
 from firmware.config import load_config
 from firmware.recorder import FORMATS
 from firmware.replay import replay
-
 from tests.conftest import ROOT, SCENARIOS
 
 

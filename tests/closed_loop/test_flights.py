@@ -16,7 +16,6 @@ import pytest
 
 from app.boot import fly, prepare
 from firmware.contingency import TIMESTAMP_CHECKS
-
 from tests.conftest import ROOT, SCENARIOS
 
 SUMMARY_FIELDS = [

@@ -14,7 +14,6 @@ from pyulog import ULog
 
 from app.boot import PreflightRefused, build_backend, fly, prepare
 from firmware.flight import FlightSoftware
-
 from tests.conftest import CONFIG, SCENARIOS
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from app.boot import fly, prepare
 from firmware.flight import FlightSoftware
-
 from tests.conftest import CONFIG, SCENARIOS
 
 PROBE_S = 32.0  # mid-mission on the box plan

@@ -9,7 +9,6 @@ import pytest
 from app.boot import build_backend, prepare
 from app.cli import main
 from firmware.preflight import run_preflight
-
 from tests.conftest import CONFIG
 
 

@@ -16,7 +16,6 @@ from hal.vc0706 import Vc0706Camera
 from sim_hal.hil import load_hil_settings
 from sim_hal.i2c_bus import EmulatedI2cBus, ManualClock
 from sim_hal.pca9685_emu import Pca9685Emulator
-
 from tests.conftest import CONFIG
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from app.cli import main
-
 from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)

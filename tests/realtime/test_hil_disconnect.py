@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from app.boot import fly, prepare
-
 from tests.conftest import CONFIG, SCENARIOS
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)

@@ -9,7 +9,6 @@ import re
 import pytest
 
 from app.cli import main
-
 from tests.conftest import CONFIG
 
 pytestmark = pytest.mark.realtime  # a rate gate: run serially, as on the bench

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from app.boot import prepare
 from firmware.config import load_plan
 from hal.tomlschema import ConfigError
-
 from tests.conftest import CONFIG
 
 NOMINAL = CONFIG / "scenarios" / "nominal_hover.toml"

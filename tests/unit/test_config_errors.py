@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-
 from tests.conftest import CONFIG
 
 HUGE_INT = "1" + "0" * 400  # 10**400: a valid TOML integer, no float can hold it
