@@ -45,7 +45,7 @@ fuzz: $(STAMP)
 	else echo "atheris not installed: pip install -e '.[fuzz]' for the coverage-guided runs"; fi
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app firmware hal sim_hal tests benchmarks fuzz
+	$(VENV)/bin/ruff check app firmware ground hal sim_hal tests benchmarks fuzz
 	$(VENV)/bin/mypy
 
 # Figures, printed with a JSON line each (never pass/fail on time).

@@ -1,4 +1,4 @@
-"""``flightsw``: the one command-line entry point (also ``python -m firmware``).
+"""``flightsw``: the one command-line entry point (also ``python -m app``).
 
 Exit status: 0 on the ground uncrashed, 1 crashed (or not on the ground), 2 usage or
 configuration error (one line on stderr, no traceback).
@@ -13,9 +13,12 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hal.tomlschema import ConfigError, one_line
+
+if TYPE_CHECKING:  # the flight's modules load only for the subcommand that needs them
+    from app.summary import FlightSummary
 
 SEED_LIMIT = 2**32  # a seed is 32 bits, as numpy's legacy seeding and most tools take it
 MAX_SECONDS = 3600.0
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
-    from app.boot import CONFIG_DIR, preflight, prepare
+    from app.boot import CONFIG_DIR, prepare
+    from app.preflight import preflight
 
     setup = prepare(args.config, CONFIG_DIR / "scenarios" / "nominal_hover.toml", 1)
     report = preflight(setup, args.seconds)
@@ -133,7 +137,7 @@ def _preflight(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from app.boot import bench
+    from app.bench import bench
 
     report = bench(args.config, args.what, args.seconds)
     print("\n".join(report.lines))
@@ -144,39 +148,43 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from firmware.config import load_config
-    from firmware.replay import describe, replay
-    from firmware.ulog_reader import ULogError
+    from ground.logfile import LogFileError
+    from ground.replay import describe, replay
 
     cfg = load_config(args.config) if args.config else None
     try:
         result = replay(args.file, cfg)
-    except ULogError as exc:
+    except LogFileError as exc:
         raise ConfigError(f"{args.file}: not a readable ULog file: {exc}") from None
     print(describe(result))
     return 0
 
 
 def _log(args: argparse.Namespace) -> int:
-    from firmware import logtools
+    from ground.logcsv import log_csv
+    from ground.logdata import LogToolError
+    from ground.loginfo import log_info, log_info_dict
+    from ground.logplot import log_plot
 
     try:
         if args.log_command == "info":
             if args.json:
-                print(json.dumps(logtools.log_info_dict(args.file)))
+                print(json.dumps(log_info_dict(args.file)))
             else:
-                print(logtools.log_info(args.file))
+                print(log_info(args.file))
         elif args.log_command == "csv":
-            paths = logtools.log_csv(args.file, args.out)
+            paths = log_csv(args.file, args.out)
             print(f"wrote {len(paths)} files to {args.out}")
         else:
-            print(f"wrote {logtools.log_plot(args.file, args.out)}")
-    except logtools.LogToolError as exc:
+            print(f"wrote {log_plot(args.file, args.out)}")
+    except LogToolError as exc:
         raise ConfigError(str(exc)) from None
     return 0
 
 
 def _fly(args: argparse.Namespace) -> int:
-    from app.boot import fly, prepare
+    from app.boot import prepare
+    from app.session import fly
 
     setup = prepare(args.config, args.scenario, args.seed, contingency=not args.no_contingency)
     setup.arm = args.arm
@@ -206,45 +214,45 @@ def _fly(args: argparse.Namespace) -> int:
     s = result.summary
     if args.summary_json:
         args.summary_json.parent.mkdir(parents=True, exist_ok=True)
-        args.summary_json.write_text(json.dumps(s) + "\n")
+        args.summary_json.write_text(json.dumps(s.as_dict()) + "\n")
     print(human_summary(s))
     if log_path is not None:
         print(f"  flight log: {log_path}")
-    return 0 if (s["on_ground"] and not s["crashed"]) else 1
+    return 0 if (s.on_ground and not s.crashed) else 1
 
 
-def human_summary(s: dict[str, Any]) -> str:
-    lines = [f"scenario {s['scenario']} (seed {s['seed']}, backend {s['backend']}): "
-             f"{s['duration_s']:.1f} s simulated in {s['wall_s']:.1f} s"]
-    if s["land_now"]:
-        kind = "timestamp check" if s.get("timestamp_related") else "check"
-        ff = s["first_fault_t_s"]
-        lat = f", {s['land_now_t_s'] - ff:.3f} s after the first fault" if ff is not None else ""
-        lines.append(f"  LAND_NOW at {s['land_now_t_s']:.3f} s by {kind} "
-                     f"'{s['land_now_reason']}'{lat}")
+def human_summary(s: FlightSummary) -> str:
+    lines = [f"scenario {s.scenario} (seed {s.seed}, backend {s.backend}): "
+             f"{s.duration_s:.1f} s simulated in {s.wall_s:.1f} s"]
+    if s.land_now and s.land_now_t_s is not None:
+        kind = "timestamp check" if s.timestamp_related else "check"
+        ff = s.first_fault_t_s
+        lat = f", {s.land_now_t_s - ff:.3f} s after the first fault" if ff is not None else ""
+        lines.append(f"  LAND_NOW at {s.land_now_t_s:.3f} s by {kind} "
+                     f"'{s.land_now_reason}'{lat}")
     else:
         lines.append("  no LAND_NOW")
-    verdict = "CRASHED" if s["crashed"] else ("landed safely" if s["landed"] else
-                                              "NOT on the ground")
-    lines.append(f"  {verdict}: touchdown {s['touchdown_speed_mps']:.2f} m/s tilted "
-                 f"{s['touchdown_tilt_deg']:.1f} deg, {s['final_position_error_m']:.2f} m from the "
-                 f"{'LAND_NOW point' if s['land_now'] else 'planned landing point'}")
-    after = s.get("max_tilt_after_fault_deg")
-    lines.append(f"  max tilt in flight {s['max_tilt_deg']:.1f} deg"
+    verdict = "CRASHED" if s.crashed else ("landed safely" if s.landed else
+                                           "NOT on the ground")
+    lines.append(f"  {verdict}: touchdown {s.touchdown_speed_mps:.2f} m/s tilted "
+                 f"{s.touchdown_tilt_deg:.1f} deg, {s.final_position_error_m:.2f} m from the "
+                 f"{'LAND_NOW point' if s.land_now else 'planned landing point'}")
+    after = s.max_tilt_after_fault_deg
+    lines.append(f"  max tilt in flight {s.max_tilt_deg:.1f} deg"
                  + (f", {after:.1f} deg after the first fault" if after is not None else ""))
-    verr = s.get("max_velocity_error_after_fault_mps")
+    verr = s.max_velocity_error_after_fault_mps
     if verr is not None:
         lines.append(f"  velocity estimate off the truth by up to {verr:.2f} m/s after the fault")
-    lines.append(f"  executive: {s['cycles']} cycles, {s['overruns']} overruns, "
-                 f"{s['slips']} slips")
-    timing = s.get("timing")
-    if (timing and s["backend"] != "sim") or (timing and s.get("realtime")):
+    lines.append(f"  executive: {s.cycles} cycles, {s.overruns} overruns, "
+                 f"{s.slips} slips")
+    timing = s.timing
+    if (timing and s.backend != "sim") or (timing and s.realtime):
         w, c = timing["wake_latency_us"], timing["cycle_time_us"]
         lines.append(f"  wake-up latency p50 {w['p50_us']:.0f} p99 {w['p99_us']:.0f} "
                      f"p99.9 {w['p99_9_us']:.0f} max {w['max_us']:.0f} us; cycle time p50 "
                      f"{c['p50_us']:.0f} p99 {c['p99_us']:.0f} max {c['max_us']:.0f} us")
-    if s.get("stall_guard"):
-        lines.append(f"  STALL GUARD cut the outputs: {s['stall_guard']}")
+    if s.stall_guard:
+        lines.append(f"  STALL GUARD cut the outputs: {s.stall_guard}")
     return "\n".join(lines)
 
 

@@ -26,11 +26,11 @@ from hal.camera_stream import (
     StreamCameraSettings,
     StreamParser,
     encode_frame,
-    wire_time_ns,
 )
+from hal.serial_reader import wire_time_ns
 from hal.types import Frame
 from hal.vc0706 import Vc0706Camera, Vc0706Settings
-from sim_hal.camera_emulator import DeviceClock, gradient_source
+from sim_hal.camera_emu_base import DeviceClock, gradient_source
 from sim_hal.camera_stream_emu import StreamCameraEmulator
 from sim_hal.vc0706_emu import Vc0706Emulator
 

@@ -22,7 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.boot import fly, prepare  # noqa: E402
+from app.boot import prepare  # noqa: E402
+from app.session import fly  # noqa: E402
 from firmware.flight import AIRBORNE, FlightSoftware  # noqa: E402
 from firmware.nav import Navigator  # noqa: E402
 
@@ -117,7 +118,7 @@ def measure(scenario: Path, log: bool, log_dir: Path | None = None) -> dict[str,
         # runs 20x faster than real time, so write one in line for the byte count
         full = log_path.with_suffix(".full.ulg")
         res = fly(prepare(None, scenario, 1), log_path=full, log_inline=True)
-        minutes = float(res.summary["duration_s"]) / 60.0
+        minutes = res.summary.duration_s / 60.0
         out["log_bytes_per_min"] = round(full.stat().st_size / minutes)
     return out
 

@@ -33,7 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.boot import fly, prepare  # noqa: E402
+from app.boot import prepare  # noqa: E402
+from app.session import fly  # noqa: E402
 from firmware.contingency import CHECK_SOURCES, TIMESTAMP_CHECKS  # noqa: E402
 
 CONFIG = ROOT / "config"
@@ -97,7 +98,7 @@ def one_flight(scenario: str, seed: int, sched_other: bool) -> dict[str, Any]:
         setup.cfg.realtime.sched_fifo_priority = 0
         setup.cfg.realtime.mlockall = False
     res = fly(setup)
-    s = dict(res.summary)
+    s = res.summary.as_dict()
     assert res.hal.truth is not None
     s["final_ned"] = res.hal.truth.truth().position_ned
     s["camera_errors_ns"] = list(getattr(res.hal.camera, "errors_ns", []))

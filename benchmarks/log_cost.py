@@ -14,8 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware.ulog import AsyncLogWriter, ULogWriter
-from firmware.ulog_reader import read_ulog
+from firmware.ulog_encoder import ULogWriter
+from firmware.ulog_writer import AsyncLogWriter
+from ground.logfile import read_log as read_ulog
 
 
 def percentile(sorted_vals: list[int], q: float) -> float:

@@ -18,14 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.boot import fly, prepare  # noqa: E402
+from app.boot import prepare  # noqa: E402
+from app.session import fly  # noqa: E402
 
 SCENARIOS = ROOT / "config" / "scenarios"
 
 
 def run(args: tuple[str, int]) -> dict[str, object]:
     path, seed = args
-    return fly(prepare(None, Path(path), seed)).summary
+    return fly(prepare(None, Path(path), seed)).summary.as_dict()
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.boot import fly, prepare  # noqa: E402
+from app.boot import prepare  # noqa: E402
+from app.session import fly  # noqa: E402
 
 
 def main() -> None:
@@ -28,8 +29,8 @@ def main() -> None:
         t0 = time.perf_counter()
         s = fly(prepare(None, a.scenario, seed)).summary
         wall = time.perf_counter() - t0
-        ratios.append(float(s["duration_s"]) / wall)
-        print(f"seed {seed}: {s['duration_s']:.1f} s simulated in {wall:.2f} s wall "
+        ratios.append(s.duration_s / wall)
+        print(f"seed {seed}: {s.duration_s:.1f} s simulated in {wall:.2f} s wall "
               f"= {ratios[-1]:.1f}x real time")
     med = statistics.median(ratios)
     print(f"median {med:.1f}x real time (goal >= 20x)")

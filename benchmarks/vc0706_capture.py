@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import serial
 
-from hal.camera_stream import SerialPort, wire_time_ns
+from hal.serial_reader import SerialPort, wire_time_ns
 from hal.vc0706 import IMAGE_SIZES, Vc0706Camera, Vc0706Settings
-from sim_hal.camera_emulator import gradient_source
+from sim_hal.camera_emu_base import gradient_source
 from sim_hal.vc0706_emu import Vc0706Emulator
 
 Size = Literal["640x480", "320x240", "160x120"]

@@ -9,12 +9,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from firmware.checks import CHECKS, CheckRow
 from hal.realtime import RtSettings
 from hal.tomlschema import ConfigError, describe, key_path, load, read_toml, rng
 
 PLANETS = {"mars": 3.71, "earth": 9.81}
+T = TypeVar("T")
 
 
 @dataclass
@@ -94,38 +96,46 @@ class CheckConfig:
     persistence: int = field(default=1, metadata=rng(1, 100_000))
 
 
-def _check(threshold: float, persistence: int = 1) -> Any:
-    return field(default_factory=lambda: CheckConfig(True, threshold, persistence))
+def _with_check_fields(cls: type[T]) -> type[T]:
+    """Add one ``CheckConfig`` field per row of the watchdog's table (``firmware.checks``),
+    defaulting to the row's threshold and persistence: ``[contingency.<check>]``."""
+    for row in CHECKS:
+        def default(row: CheckRow = row) -> CheckConfig:
+            return CheckConfig(True, row.threshold, row.persistence)
+        cls.__annotations__[row.name] = "CheckConfig"
+        setattr(cls, row.name, field(default_factory=default))
+    return cls
 
 
 @dataclass
+@_with_check_fields
 class ContingencyConfig:
-    """Thresholds and persistences of the watchdog's checks (units in each name's doc)."""
+    """The watchdog's settings. Each check of ``firmware.checks.CHECKS`` adds a field of its
+    name (its ``threshold``, ``persistence``, ``enabled``); read it with ``check(name)``."""
 
     enabled: bool = True
     learn_frames: int = field(default=30, metadata=rng(3, 10_000))
     # clock fits must have a full window before their skew is worth a baseline
     learn_min_clock_updates: int = field(default=64, metadata=rng(0, 100_000))
-    frame_latency: CheckConfig = _check(0.008, 3)  # s off the learned baseline
-    frame_interval: CheckConfig = _check(0.25, 1)  # fraction of the period, per sequence step
-    frame_seq_gap: CheckConfig = _check(3, 1)  # frames lost in one gap
-    frame_drop_burst: CheckConfig = _check(6, 1)  # frames lost within drop_window_s
-    frame_nonmonotonic: CheckConfig = _check(0, 1)  # count of backwards stamps
-    camera_clock_residual: CheckConfig = _check(0.005, 3)  # s
-    camera_clock_skew: CheckConfig = _check(300.0, 10)  # ppm off the learned camera-vs-IMU
-    imu_nonmonotonic: CheckConfig = _check(0, 1)
-    imu_stale: CheckConfig = _check(0.02, 1)  # s since the newest IMU sample
-    range_stale: CheckConfig = _check(0.3, 1)  # s
-    frame_stale: CheckConfig = _check(0.3, 1)  # s
-    imu_fifo_overflow: CheckConfig = _check(3, 1)  # overflows within window_s
-    imu_bus_errors: CheckConfig = _check(0.2, 1)  # error fraction of polls within window_s
-    imu_bad_data: CheckConfig = _check(20, 1)  # non-finite samples within window_s
-    range_invalid: CheckConfig = _check(0.5, 1)  # s of only invalid readings
-    vision_innovation: CheckConfig = _check(1.5, 8)  # m/s
-    exec_overruns: CheckConfig = _check(0.2, 1)  # fraction of deadlines missed in window_s
-    tilt: CheckConfig = _check(35.0, 25)  # deg estimated tilt
     drop_window_s: float = field(default=2.0, metadata=rng(0.1, 100))
     window_s: float = field(default=1.0, metadata=rng(0.05, 100))
+    # Not a check: with no IMU sample for this long the controller holds collective and
+    # commands no torque until the IMU is back (imu_stale lands if it stays away).
+    imu_lost_s: float = field(default=0.01, metadata=rng(0.001, 1))
+
+    def check(self, name: str) -> CheckConfig:
+        value = getattr(self, name)
+        assert isinstance(value, CheckConfig), name
+        return value
+
+
+@dataclass
+class PreflightConfig:
+    """What preflight requires before arming (ArduPilot refuses to arm on a slow loop)."""
+
+    min_loop_fraction: float = field(default=0.9, metadata=rng(0, 1))  # of loop.rate_hz
+    min_rate_fraction: float = field(default=0.9, metadata=rng(0, 1))  # of each device's rate
+    max_overrun_fraction: float = field(default=0.01, metadata=rng(0, 1))  # of the cycles
 
 
 @dataclass
@@ -142,6 +152,7 @@ class FlightConfig:
     nav: NavConfig = field(default_factory=NavConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     contingency: ContingencyConfig = field(default_factory=ContingencyConfig)
+    preflight: PreflightConfig = field(default_factory=PreflightConfig)
     log: LogConfig = field(default_factory=LogConfig)
     realtime: RtSettings = field(default_factory=RtSettings)
     # backend sections are validated by the backend that reads them
@@ -211,13 +222,16 @@ class Scenario:
     gravity: float
     faults_raw: list[dict[str, Any]]
     description: str = ""
+    # the scenario's [world] table (wind, terrain, ground), opaque here: the simulator
+    # validates and builds it; the flight software never reads it
+    world_raw: dict[str, Any] = field(default_factory=dict)
 
     def first_fault_s(self) -> float | None:
         times = [float(f["at_s"]) for f in self.faults_raw if "at_s" in f]
         return min(times) if times else None
 
 
-SCENARIO_KEYS = {"plan", "planet", "faults", "description", "name"}
+SCENARIO_KEYS = {"plan", "planet", "faults", "description", "name", "world"}
 
 
 def load_scenario(path: Path) -> Scenario:
@@ -244,11 +258,14 @@ def load_scenario(path: Path) -> Scenario:
     name = data.get("name", path.stem)
     if not isinstance(name, str):
         raise ConfigError(f"{src}: name: expected a string (got {describe(name)})")
+    world = data.get("world", {})
+    if not isinstance(world, dict):
+        raise ConfigError(f"{src}: world: expected a table ([world]) (got {describe(world)})")
     plan_path = _resolve(path, plan_ref)
     if plan_path is None:
         raise ConfigError(f"{src}: plan: file not found: {plan_ref}")
     return Scenario(name, path, load_plan(plan_path), plan_path, planet, PLANETS[planet],
-                    faults, description)
+                    faults, description, world)
 
 
 def _resolve(scenario: Path, ref: str) -> Path | None:

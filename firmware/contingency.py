@@ -1,10 +1,12 @@
-"""Contingency watchdog: named checks with thresholds and persistence, latching LAND_NOW.
+"""Contingency watchdog: the checks of ``firmware.checks`` judged with persistence, latching
+LAND_NOW.
 
-Every check is a row: a name, a value computed from what the cycle saw, a threshold and a
-persistence (consecutive failing evaluations before it trips), all from config. A check is
-evaluated only when there is something to judge (frame checks on each frame, window checks a
-few times a second), so persistence counts evidence, not cycles. The first trip latches
-LAND_NOW with the check's name as the reason; nothing clears it in flight.
+Once per cycle the watchdog gets a frozen ``WatchdogInputs``, keeps what it must remember
+(last-seen times, learned baselines, sliding windows), turns it into each phase's facts and
+runs that phase's rows. A check is evaluated only when there is something to judge (frame
+checks on each frame, window checks once the window is full), so persistence counts evidence,
+not cycles. The first trip while armed latches LAND_NOW with the check's name as the reason;
+nothing clears it in flight. On the ground a failing check is counted, not latched.
 
 Timestamp checks are the core (Ingenuity flights 6 and 53): the camera's measurement and
 receive times are compared with what was learned before take-off, frame by frame.
@@ -14,42 +16,32 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
+from firmware.checks import (
+    CHECKS,
+    Ages,
+    CheckRow,
+    ClockReading,
+    CounterWindow,
+    DeadlineWindow,
+    FrameFacts,
+    ImuBatch,
+    Source,
+    WatchdogInputs,
+    When,
+)
 from firmware.config import CheckConfig, ContingencyConfig
-from hal.types import NS_PER_S, DeviceHealth, Frame, ImuSample, RangeSample
+from hal.types import NS_PER_S, Frame
 
 log = logging.getLogger(__name__)
 
-Source = Literal["vision", "imu", "range", "exec", "nav", "operator"]
+__all__ = ["CHECK_SOURCES", "TIMESTAMP_CHECKS", "CheckState", "Source", "Trip", "Watchdog"]
 
-# check name -> the source it condemns (what LAND_NOW stops trusting)
-CHECK_SOURCES: dict[str, Source] = {
-    "frame_latency": "vision",
-    "frame_interval": "vision",
-    "frame_seq_gap": "vision",
-    "frame_drop_burst": "vision",
-    "frame_nonmonotonic": "vision",
-    "camera_clock_residual": "vision",
-    "camera_clock_skew": "vision",
-    "frame_stale": "vision",
-    "vision_innovation": "vision",
-    "imu_nonmonotonic": "imu",
-    "imu_stale": "imu",
-    "imu_fifo_overflow": "imu",
-    "imu_bus_errors": "imu",
-    "imu_bad_data": "imu",
-    "range_stale": "range",
-    "range_invalid": "range",
-    "exec_overruns": "exec",
-    "tilt": "nav",
-}
-
-TIMESTAMP_CHECKS = frozenset({
-    "frame_latency", "frame_interval", "frame_nonmonotonic", "camera_clock_residual",
-    "camera_clock_skew", "imu_nonmonotonic",
-})
+# check name -> the source it condemns, in the table's (the log's) order
+CHECK_SOURCES: dict[str, Source] = {row.name: row.source for row in CHECKS}
+TIMESTAMP_CHECKS = frozenset(row.name for row in CHECKS if row.timestamp)
 
 
 @dataclass(slots=True)
@@ -73,14 +65,20 @@ class Trip:
     threshold: float
 
 
+_Rows = tuple[tuple[CheckRow, CheckState], ...]
+
+
 class Watchdog:
     def __init__(self, cfg: ContingencyConfig, camera_rate_hz: float) -> None:
         self.cfg = cfg
-        self.checks: dict[str, CheckState] = {}
-        for f in fields(cfg):
-            v = getattr(cfg, f.name)
-            if isinstance(v, CheckConfig):
-                self.checks[f.name] = CheckState(f.name, v, CHECK_SOURCES[f.name])
+        self.checks: dict[str, CheckState] = {
+            row.name: CheckState(row.name, cfg.check(row.name), row.source) for row in CHECKS}
+        self._deadline_rows = self._rows(When.DEADLINES)
+        self._imu_rows = self._rows(When.IMU)
+        self._frame_rows = self._rows(When.FRAME)
+        self._innovation_rows = self._rows(When.INNOVATION)
+        self._ages_rows = self._rows(When.AGES)
+        self._counter_rows = self._rows(When.COUNTERS)
         self.trip: Trip | None = None
         self.armed = False  # flight checks judged only while airborne
         self.cam_period_ns = NS_PER_S / camera_rate_hz
@@ -116,9 +114,45 @@ class Watchdog:
     def disarm(self) -> None:
         self.armed = False
 
+    # -- the cycle ------------------------------------------------------------------------
+    def evaluate(self, x: WatchdogInputs) -> None:
+        """Judge one cycle's inputs, phase by phase (see ``firmware.checks.When``)."""
+        now = x.now_ns
+        # The loop's own health first: after a stall the host is named before anything its
+        # lateness made look wrong.
+        if self.armed:
+            self._deadline_phase(x)
+        if x.imu:
+            self._imu_phase(x)
+        if x.ranges:
+            self.last_range_rx_ns = now
+            for s in x.ranges:
+                if s.valid:
+                    self.last_range_valid_ns = now
+        if x.airborne and x.earlier_innovation is not None:
+            self._run(self._innovation_rows, x.earlier_innovation, now)
+        for i, fr in enumerate(x.frames):
+            self._frame_phase(fr, x)
+            innovation = x.frame_innovations[i] if i < len(x.frame_innovations) else None
+            if x.airborne and innovation is not None:
+                self._run(self._innovation_rows, innovation, now)
+        if self.armed:
+            self._ages_phase(x)
+            self._counters_phase(x)
+
     # -- evaluation core ------------------------------------------------------------------
-    def _judge(self, name: str, value: float, now_ns: int) -> None:
-        c = self.checks[name]
+    def _rows(self, when: When) -> _Rows:
+        """The rows evaluated at ``when`` with their state, in precedence order."""
+        rows = sorted((r for r in CHECKS if r.when is when), key=lambda r: r.precedence)
+        return tuple((r, self.checks[r.name]) for r in rows)
+
+    def _run(self, rows: _Rows, facts: Any, now_ns: int) -> None:
+        for row, state in rows:
+            value = row.value(facts)
+            if value is not None:
+                self._judge(state, value, now_ns)
+
+    def _judge(self, c: CheckState, value: float, now_ns: int) -> None:
         c.value = value
         c.evaluations += 1
         if value > c.max_value:
@@ -130,88 +164,14 @@ class Watchdog:
             if c.fails >= c.cfg.persistence and not c.tripped:
                 c.tripped = True
                 if self.armed and self.trip is None:
-                    self.trip = Trip(name, c.source, now_ns, value, c.cfg.threshold)
-                    log.warning("LAND_NOW: %s = %.4g > %.4g (persistence %d)", name, value,
+                    self.trip = Trip(c.name, c.source, now_ns, value, c.cfg.threshold)
+                    log.warning("LAND_NOW: %s = %.4g > %.4g (persistence %d)", c.name, value,
                                 c.cfg.threshold, c.cfg.persistence)
                 elif not self.armed:
                     c.tripped = False  # on the ground: counted, not latched
                     c.fails = 0
         else:
             c.fails = 0
-
-    # -- inputs ---------------------------------------------------------------------------
-    def on_imu(self, samples: list[ImuSample], now_ns: int) -> None:
-        if not samples:
-            return
-        last = self.last_imu_t_ns
-        backwards = 0
-        for s in samples:
-            if s.t_ns <= last:
-                backwards += 1
-            else:
-                last = s.t_ns
-        self.last_imu_t_ns = last
-        self.last_imu_rx_ns = now_ns
-        self._judge("imu_nonmonotonic", float(backwards), now_ns)
-
-    def on_range(self, samples: list[RangeSample], now_ns: int) -> None:
-        if not samples:
-            return
-        self.last_range_rx_ns = now_ns
-        for s in samples:
-            if s.valid:
-                self.last_range_valid_ns = now_ns
-
-    def on_frame(self, fr: Frame, now_ns: int, camera: DeviceHealth, imu: DeviceHealth) -> None:
-        self._frames_seen += 1
-        self.last_frame_rx_ns = now_ns
-        prev = self.last_frame
-        latency = fr.t_rx_ns - fr.t_ns
-        cam_clock, imu_clock = camera.clock, imu.clock
-        rel_skew = (cam_clock.skew_ppm if cam_clock else 0.0) - \
-            (imu_clock.skew_ppm if imu_clock else 0.0)
-        learn = self.cfg.learn_frames
-        if self.lat_baseline_ns is None:
-            # skip the first frames while the clock mapping settles, then take medians
-            settled = all(c is not None and c.settled and
-                          c.updates >= self.cfg.learn_min_clock_updates
-                          for c in (cam_clock, imu_clock))
-            if self._frames_seen > learn and settled:
-                self._learn_lat.append(latency)
-                self._learn_skew.append(rel_skew)
-            if len(self._learn_lat) >= learn:
-                self.lat_baseline_ns = float(sorted(self._learn_lat)[learn // 2])
-                self.skew_baseline_ppm = sorted(self._learn_skew)[learn // 2]
-        # Frames the host's own queue dropped (the cycle was late to drain it) are the host's
-        # problem, judged by exec_overruns; the seq gap checks judge the camera and the wire.
-        host_dropped = camera.overflows - self._cam_overflows_seen
-        self._cam_overflows_seen = camera.overflows
-        if prev is not None:
-            dseq = fr.seq - prev.seq
-            dt = fr.t_ns - prev.t_ns
-            self._judge("frame_nonmonotonic", 1.0 if (dseq <= 0 or dt <= 0) else 0.0, now_ns)
-            if dseq > 0:
-                gap = max(0, dseq - 1 - host_dropped)
-                self._judge("frame_seq_gap", float(gap), now_ns)
-                if gap > 0:
-                    self._drops.append((now_ns, gap))
-                horizon = now_ns - int(self.cfg.drop_window_s * NS_PER_S)
-                while self._drops and self._drops[0][0] < horizon:
-                    self._drops.popleft()
-                self._judge("frame_drop_burst", float(sum(g for _, g in self._drops)), now_ns)
-                per_step = dt / dseq
-                self._judge("frame_interval",
-                            abs(per_step - self.cam_period_ns) / self.cam_period_ns, now_ns)
-        if self.lat_baseline_ns is not None:
-            self._judge("frame_latency", abs(latency - self.lat_baseline_ns) / NS_PER_S, now_ns)
-            assert self.skew_baseline_ppm is not None
-            self._judge("camera_clock_skew", abs(rel_skew - self.skew_baseline_ppm), now_ns)
-        if cam_clock is not None and cam_clock.updates > learn:
-            self._judge("camera_clock_residual", abs(cam_clock.residual_ns) / NS_PER_S, now_ns)
-        self.last_frame = fr
-
-    def on_vision_innovation(self, innov_mps: float, now_ns: int) -> None:
-        self._judge("vision_innovation", innov_mps, now_ns)
 
     def _slide(self, w: deque[Any], snap: Any) -> Any:
         """Append a (t, counters...) snapshot to a window_s sliding window; the snapshot one
@@ -223,38 +183,90 @@ class Watchdog:
         old = w[0]
         return None if old[0] > horizon or len(w) < 2 else old
 
-    def on_timing(self, now_ns: int, deadlines: int, missed: int) -> None:
-        """The loop's own health, judged first in every cycle: after a stall the host is named
-        before anything its lateness made look wrong. ``deadlines`` counts the cycle's
-        deadlines so far and ``missed`` those skipped (an overrunning cycle misses the next
-        one; a stalled loop misses many while running no cycle at all)."""
-        if not self.armed:
-            return
-        old = self._slide(self._deadlines, (now_ns, deadlines, missed))
-        if old is None:
-            return
-        self._judge("exec_overruns", (missed - old[2]) / max(1, deadlines - old[1]), now_ns)
+    # -- phases: remember, then judge -----------------------------------------------------
+    def _deadline_phase(self, x: WatchdogInputs) -> None:
+        """``deadlines`` counts the cycle's deadlines so far and ``missed`` those skipped (an
+        overrunning cycle misses the next one; a stalled loop misses many while running no
+        cycle at all)."""
+        old = self._slide(self._deadlines, (x.now_ns, x.deadlines, x.missed))
+        if old is not None:
+            window = DeadlineWindow(x.deadlines - old[1], x.missed - old[2])
+            self._run(self._deadline_rows, window, x.now_ns)
 
-    def periodic(self, now_ns: int, imu: DeviceHealth, polls: int, imu_rejected: int,
-                 tilt_deg: float, vision_expected: bool) -> None:
-        """Ages and rates; called every cycle (ages) with window statistics inside."""
-        if not self.armed:
+    def _imu_phase(self, x: WatchdogInputs) -> None:
+        batch = ImuBatch(x.imu, self.last_imu_t_ns)
+        self.last_imu_t_ns = max(self.last_imu_t_ns, max(s.t_ns for s in x.imu))
+        self.last_imu_rx_ns = x.now_ns
+        self._run(self._imu_rows, batch, x.now_ns)
+
+    def _frame_phase(self, fr: Frame, x: WatchdogInputs) -> None:
+        now_ns = x.now_ns
+        self._frames_seen += 1
+        self.last_frame_rx_ns = now_ns
+        prev = self.last_frame
+        latency = fr.t_rx_ns - fr.t_ns
+        cam_clock, imu_clock = x.camera_clock, x.imu_clock
+        rel_skew = (cam_clock.skew_ppm if cam_clock else 0.0) - \
+            (imu_clock.skew_ppm if imu_clock else 0.0)
+        self._learn(latency, rel_skew, cam_clock, imu_clock)
+        # Frames the host's own queue dropped (the cycle was late to drain it) are the host's
+        # problem, judged by exec_overruns; the seq gap checks judge the camera and the wire.
+        host_dropped = x.camera_overflows - self._cam_overflows_seen
+        self._cam_overflows_seen = x.camera_overflows
+        dseq = dt = gap = burst = 0
+        if prev is not None:
+            dseq = fr.seq - prev.seq
+            dt = fr.t_ns - prev.t_ns
+            if dseq > 0:
+                gap = max(0, dseq - 1 - host_dropped)
+                if gap > 0:
+                    self._drops.append((now_ns, gap))
+                horizon = now_ns - int(self.cfg.drop_window_s * NS_PER_S)
+                while self._drops and self._drops[0][0] < horizon:
+                    self._drops.popleft()
+                burst = sum(g for _, g in self._drops)
+        facts = FrameFacts(fr, prev, dseq, dt, gap, burst, self.cam_period_ns, latency,
+                           self.lat_baseline_ns, rel_skew, self.skew_baseline_ppm, cam_clock,
+                           self.cfg.learn_frames)
+        self._run(self._frame_rows, facts, now_ns)
+        self.last_frame = fr
+
+    def _learn(self, latency: int, rel_skew: float, cam_clock: ClockReading | None,
+               imu_clock: ClockReading | None) -> None:
+        """Before take-off: skip the first frames while the clock mapping settles, then take
+        the medians of latency and relative skew as baselines."""
+        if self.lat_baseline_ns is not None:
             return
-        self._judge("imu_stale", (now_ns - self.last_imu_t_ns) / NS_PER_S, now_ns)
-        self._judge("range_stale", (now_ns - self.last_range_rx_ns) / NS_PER_S, now_ns)
-        self._judge("range_invalid", (now_ns - self.last_range_valid_ns) / NS_PER_S, now_ns)
-        if vision_expected:
-            self._judge("frame_stale", (now_ns - self.last_frame_rx_ns) / NS_PER_S, now_ns)
-        else:
+        learn = self.cfg.learn_frames
+        settled = all(c is not None and c.settled and
+                      c.updates >= self.cfg.learn_min_clock_updates
+                      for c in (cam_clock, imu_clock))
+        if self._frames_seen > learn and settled:
+            self._learn_lat.append(latency)
+            self._learn_skew.append(rel_skew)
+        if len(self._learn_lat) >= learn:
+            self.lat_baseline_ns = float(sorted(self._learn_lat)[learn // 2])
+            self.skew_baseline_ppm = sorted(self._learn_skew)[learn // 2]
+
+    def _ages_phase(self, x: WatchdogInputs) -> None:
+        now_ns = x.now_ns
+        expected = x.vision_expected and x.airborne
+        ages = Ages((now_ns - self.last_imu_t_ns) / NS_PER_S,
+                    (now_ns - self.last_range_rx_ns) / NS_PER_S,
+                    (now_ns - self.last_range_valid_ns) / NS_PER_S,
+                    (now_ns - self.last_frame_rx_ns) / NS_PER_S, expected, x.tilt_deg, x)
+        if not expected:
+            # while no frames are expected their age is held short, so it does not trip the
+            # moment they are expected again
             self.last_frame_rx_ns = max(self.last_frame_rx_ns, now_ns - NS_PER_S // 10)
-        self._judge("tilt", tilt_deg, now_ns)
-        # counters over a sliding window: (t, overflows, errors, polls, bad)
-        snap = (now_ns, float(imu.overflows), float(imu.errors), float(polls),
-                float(imu_rejected))
+        self._run(self._ages_rows, ages, now_ns)
+
+    def _counters_phase(self, x: WatchdogInputs) -> None:
+        snap = (x.now_ns, float(x.imu_overflows), float(x.imu_errors), float(x.polls),
+                float(x.imu_rejected))
         old = self._slide(self._window, snap)
         if old is None:
             return
-        d_polls = max(1.0, snap[3] - old[3])
-        self._judge("imu_fifo_overflow", snap[1] - old[1], now_ns)
-        self._judge("imu_bus_errors", (snap[2] - old[2]) / d_polls, now_ns)
-        self._judge("imu_bad_data", snap[4] - old[4], now_ns)
+        window = CounterWindow(snap[1] - old[1], snap[2] - old[2], max(1.0, snap[3] - old[3]),
+                               snap[4] - old[4])
+        self._run(self._counter_rows, window, x.now_ns)

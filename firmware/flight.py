@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from firmware.checks import ClockReading, WatchdogInputs, trip_action
 from firmware.config import FlightConfig, FlightPlan
 from firmware.contingency import Trip, Watchdog
 from firmware.control import Controller, Setpoint
 from firmware.executive import ExecStats
 from firmware.mission import MissionSequencer
-from firmware.nav import Navigator
+from firmware.nav import FlowEngine, Navigator
 from hal.interfaces import Hal
 from hal.types import NS_PER_S, ActuatorCommand, Frame, ImuSample, RangeSample
 
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 SPOOL_S = 0.5
 IDLE_MIN_S = 5.0  # on the ground at least this long before arming, on every backend
 LAND_DETECT_S = 0.5
-IMU_LOST_S = 0.01
 MAX_PLAN_DT_S = 0.5  # a longer gap is a stall the watchdog lands on, not time to fly through
 MAX_CONTROL_DT_PERIODS = 4
 GROUND_NEAR_M = 0.3
@@ -62,7 +62,7 @@ class FlightRecord:
 
 class FlightSoftware:
     def __init__(self, cfg: FlightConfig, hal: Hal, plan: FlightPlan, gravity: float,
-                 exec_stats: ExecStats) -> None:
+                 exec_stats: ExecStats, flow_engine: FlowEngine | None = None) -> None:
         self.cfg = cfg
         self.hal = hal
         self.plan = plan
@@ -70,7 +70,7 @@ class FlightSoftware:
         self.exec_stats = exec_stats
         cam = hal.camera
         self.nav = Navigator(cfg.nav, gravity, hal.imu.rate_hz, cam.width, cam.height,
-                             cam.focal_px)
+                             cam.focal_px, flow_engine)
         self.ctrl = Controller(cfg.control, cfg.vehicle, gravity)
         self.watchdog = Watchdog(cfg.contingency, cam.rate_hz)
         self.mission = MissionSequencer(plan, acceptance_m=cfg.control.acceptance_radius_m)
@@ -81,7 +81,6 @@ class FlightSoftware:
         self.rec = FlightRecord()
         self.land_now: Trip | None = None
         self.land_now_pos: tuple[float, float] = (0.0, 0.0)
-        self.range_trusted = True
         self.polls = 0
         self.stop_requests = 0
         self.outputs_cut: str | None = None  # set from the stall guard's thread
@@ -127,34 +126,27 @@ class FlightSoftware:
         self.polls += 1
         if self.on_inputs is not None:
             self.on_inputs(now, imu, ranges, frames)
-        nav, wd = self.nav, self.watchdog
-        st = self.exec_stats
-        wd.on_timing(now, st.cycles + st.slips, st.slips)
+        nav = self.nav
         if imu:
-            wd.on_imu(imu, now)
             if nav.aligned:
                 nav.propagate(imu)
             else:
                 nav.align(imu)
-        if ranges:
-            wd.on_range(ranges, now)
-            if nav.aligned and self.range_trusted:
-                for r in ranges:
-                    nav.fuse_range(r)
+        if ranges and nav.aligned:
+            for r in ranges:
+                nav.fuse_range(r)
         cam_h, imu_h = hal.camera.health(), hal.imu.health()
-        if nav.aligned:
-            innov = nav.step_frame()  # the frame begun in an earlier cycle
-            if innov is not None and self.mode in AIRBORNE:
-                wd.on_vision_innovation(innov, now)
-        for fr in frames:
-            wd.on_frame(fr, now, cam_h, imu_h)
-            if nav.aligned:
-                innov = nav.fuse_frame(fr)
-                if innov is not None and self.mode in AIRBORNE:
-                    wd.on_vision_innovation(innov, now)
-        vision_expected = nav.use_vision and nav.height_m > self.cfg.nav.vision_min_alt_m + 0.5
-        wd.periodic(now, imu_h, self.polls, nav.counters.imu_rejected, nav.tilt_deg(),
-                    vision_expected and self.mode in AIRBORNE)
+        earlier = nav.step_frame() if nav.aligned else None  # the frame begun in a past cycle
+        innovations = tuple(nav.fuse_frame(fr) if nav.aligned else None for fr in frames)
+        st = self.exec_stats
+        wd = self.watchdog
+        wd.evaluate(WatchdogInputs(
+            now, st.cycles + st.slips, st.slips, imu, ranges, frames, cam_h.overflows,
+            ClockReading.of(cam_h.clock), ClockReading.of(imu_h.clock), imu_h.overflows,
+            imu_h.errors, self.polls, nav.counters.imu_rejected, nav.tilt_deg(),
+            self.mode in AIRBORNE,
+            nav.use_vision and nav.height_m > self.cfg.nav.vision_min_alt_m + 0.5,
+            earlier, innovations))
         if wd.trip is not None and self.land_now is None:
             self._enter_land_now(wd.trip, now)
         motors = self._modes_and_control(now)
@@ -187,10 +179,8 @@ class FlightSoftware:
                    logging.WARNING)
         if self.mode not in AIRBORNE:
             return
-        if trip.source == "vision":
-            self.nav.distrust_vision()
-        elif trip.source == "range":
-            self.range_trusted = False
+        action = trip_action(trip.source)
+        self.nav.stop_trusting(vision=action.distrust_vision, altimeter=action.distrust_range)
         pn, pe, _ = self.nav.position_ned
         self.land_now_pos = (pn, pe)
         self._alt_sp = self.nav.height_m
@@ -215,7 +205,7 @@ class FlightSoftware:
                 self._alt_sp = nav.height_m
                 self._set_mode(Mode.TAKEOFF, now)
             return (0.08,) * 4
-        if now - nav.t_ns > IMU_LOST_S * NS_PER_S:
+        if now - nav.t_ns > self.cfg.contingency.imu_lost_s * NS_PER_S:
             # No attitude feedback: hold collective, no torque, until the IMU is back.
             thrust = self.ctrl.last_thrust
             return self.ctrl.mix(thrust, 0.0, 0.0, 0.0)
@@ -261,13 +251,13 @@ class FlightSoftware:
                 fast = c.land_now_descent_mps
                 if not nav.use_vision:
                     sp.hold_horizontal = False  # brake on the dead-reckoned velocity
-            if not self.range_trusted:
+            if not nav.use_range:
                 fast = min(fast, c.blind_descent_mps)
-            slow = self.range_trusted and height < c.land_slow_alt_m
+            slow = nav.use_range and height < c.land_slow_alt_m
             sp.climb_rate = -(c.land_speed_mps if slow else fast)
             # Last decimetres, or already touching: no horizontal control, attitude level, so
             # a velocity error cannot tip the vehicle over its legs (PX4's ground contact).
-            near = self.range_trusted and height < self.cfg.vehicle.gear_height_m + GROUND_NEAR_M
+            near = nav.use_range and height < self.cfg.vehicle.gear_height_m + GROUND_NEAR_M
             if near or self._land_timer > 0.0:
                 sp.level_only = True
             sp.alt = height
@@ -282,7 +272,7 @@ class FlightSoftware:
 
     def _landed(self, dt: float) -> bool:
         nav = self.nav
-        low = not self.range_trusted or nav.height_m < self.cfg.vehicle.gear_height_m + 0.4
+        low = not nav.use_range or nav.height_m < self.cfg.vehicle.gear_height_m + 0.4
         still = abs(nav.velocity_ned[2]) < 0.3
         light = self.ctrl.last_thrust < 0.8 * self.hover_thrust_n
         if low and still and light:

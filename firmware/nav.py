@@ -23,7 +23,14 @@ from dataclasses import dataclass
 
 from firmware.config import NavConfig
 from firmware.kf import AxisKf
-from firmware.vision import FlowEstimator, FlowResult, body_velocity, derotation_gain
+from firmware.vision import (
+    FlowEngine,
+    FlowObserver,
+    ResettableFlowEngine,
+    VisionFlowEngine,
+    body_velocity,
+    derotation_gain,
+)
 from hal.geometry import euler_to_quat, quat_to_euler, quat_to_matrix
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
 
@@ -32,6 +39,10 @@ MAX_IMU_DT_S = 0.02  # larger gaps are not integrated as if nothing happened
 # sample past these is corrupt, and one infinite value would zero the attitude quaternion.
 MAX_GYRO_RPS = 100.0
 MAX_ACCEL_MPS2 = 2000.0
+
+
+def _no_reset() -> None:
+    return None
 
 
 @dataclass(slots=True)
@@ -47,7 +58,8 @@ class NavCounters:
 
 class Navigator:
     def __init__(self, cfg: NavConfig, gravity: float, imu_rate_hz: float,
-                 cam_width: int, cam_height: int, focal_px: float) -> None:
+                 cam_width: int, cam_height: int, focal_px: float,
+                 flow_engine: FlowEngine | None = None) -> None:
         self.cfg = cfg
         self.g = gravity
         self.nominal_imu_dt = 1.0 / imu_rate_hz
@@ -65,12 +77,14 @@ class Navigator:
         self.aligned = False
         self._align: list[ImuSample] = []
         self.use_vision = True
-        self.flow = FlowEstimator(cam_width, cam_height)
-        # Where a frame's displacement comes from: the estimator here, the log in replay.
-        # Three stages, one control cycle apart (see fuse_frame).
-        self.flow_begin: Callable[[Frame], None] = lambda fr: self.flow.begin(fr.image)
-        self.flow_advance: Callable[[], bool] = self.flow.advance
-        self.flow_finish: Callable[[Frame], FlowResult | None] = lambda fr: self.flow.finish()
+        self.use_range = True
+        engine = flow_engine if flow_engine is not None else VisionFlowEngine(cam_width,
+                                                                              cam_height)
+        self.flow_engine: FlowEngine = engine
+        self._flow_reset: Callable[[], None] = (
+            engine.reset if isinstance(engine, ResettableFlowEngine) else _no_reset)
+        # Called with every finished frame and its result (the flight recorder logs them).
+        self.flow_observers: list[FlowObserver] = []
         self._pending: tuple[Frame, int | None] | None = None
         self.rot_gain = derotation_gain(cam_width, cam_height, focal_px)
         self._prev_frame_t: int | None = None
@@ -234,6 +248,8 @@ class Navigator:
 
     # -- altimeter ----------------------------------------------------------------------------
     def fuse_range(self, s: RangeSample) -> None:
+        if not self.use_range:
+            return
         cnt = self.counters
         if not s.valid or s.distance_m != s.distance_m:
             cnt.range_rejected += 1
@@ -266,11 +282,11 @@ class Navigator:
         cnt = self.counters
         earlier = self.finish_frame() if self._pending is not None else None
         if not self.use_vision or self.ku.p < self.cfg.vision_min_alt_m:
-            self.flow.reset()
+            self._flow_reset()
             self._prev_frame_t = None
             cnt.vision_skipped += 1
             return earlier
-        self.flow_begin(fr)
+        self.flow_engine.begin(fr)
         self._pending = (fr, self._prev_frame_t)
         self._prev_frame_t = fr.t_ns
         return earlier
@@ -278,7 +294,7 @@ class Navigator:
     def step_frame(self) -> float | None:
         """One cycle's share of the pending frame: its middle stage, else its last stage and
         the fusion. Returns the vision innovation (m/s) when one was formed."""
-        if self._pending is None or self.flow_advance():
+        if self._pending is None or self.flow_engine.advance():
             return None
         return self.finish_frame()
 
@@ -289,7 +305,9 @@ class Navigator:
         fr, t_prev = self._pending
         self._pending = None
         cnt = self.counters
-        flow = self.flow_finish(fr)
+        flow = self.flow_engine.finish(fr)
+        for observe in self.flow_observers:
+            observe(fr, flow)
         if flow is None or t_prev is None:
             cnt.vision_skipped += 1
             return None
@@ -331,11 +349,15 @@ class Navigator:
         cnt.vision_used += 1
         return self.last_vision_innov
 
-    def distrust_vision(self) -> None:
-        self.use_vision = False
-        self.flow.reset()
-        self._prev_frame_t = None
-        self._pending = None
+    def stop_trusting(self, vision: bool = False, altimeter: bool = False) -> None:
+        """Stop fusing a source for the rest of the flight (LAND_NOW's trip actions)."""
+        if vision:
+            self.use_vision = False
+            self._flow_reset()
+            self._prev_frame_t = None
+            self._pending = None
+        if altimeter:
+            self.use_range = False
 
     # -- outputs --------------------------------------------------------------------------
     def euler(self) -> tuple[float, float, float]:

@@ -23,57 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from firmware import __version__
-from firmware.contingency import CHECK_SOURCES
+from firmware import log_topics as lt
 from firmware.flight import Event, FlightSoftware
-from firmware.ulog import AsyncLogWriter
+from firmware.log_topics import CHECKS
+from firmware.ulog_writer import AsyncLogWriter
 from firmware.vision import FlowResult
 from hal.types import Frame, ImuSample, RangeSample
 
 log = logging.getLogger(__name__)
-
-CHECKS = list(CHECK_SOURCES)
-
-FORMATS: dict[str, list[tuple[str, str]]] = {
-    "sensor_imu": [("uint64_t", "timestamp"), ("int64_t", "t_ns"), ("int64_t", "device_t_ns"),
-                   ("uint32_t", "seq"), ("uint32_t", "cycle"), ("double[3]", "accel_mps2"),
-                   ("double[3]", "gyro_rps"), ("double", "temp_c")],
-    "sensor_range": [("uint64_t", "timestamp"), ("int64_t", "t_ns"), ("uint32_t", "seq"),
-                     ("uint32_t", "cycle"), ("double", "distance_m"), ("bool", "valid")],
-    "camera_frame": [("uint64_t", "timestamp"), ("int64_t", "t_ns"), ("int64_t", "t_rx_ns"),
-                     ("int64_t", "device_t_ns"), ("int64_t", "exposure_ns"), ("uint32_t", "seq"),
-                     ("uint32_t", "cycle"), ("double", "latency_s")],
-    "vision_flow": [("uint64_t", "timestamp"), ("uint32_t", "frame_seq"), ("uint32_t", "cycle"),
-                    ("double", "drow"), ("double", "dcol"), ("double", "quality")],
-    "cycle_inputs": [("uint64_t", "timestamp"), ("int64_t", "now_ns"), ("uint32_t", "cycle"),
-                     ("uint32_t", "exec_cycles"), ("uint32_t", "exec_overruns"),
-                     ("uint32_t", "imu_overflows"), ("uint32_t", "imu_errors"),
-                     ("uint32_t", "imu_resets"), ("double", "imu_clock_skew_ppm"),
-                     ("uint32_t", "imu_clock_updates"), ("double", "cam_clock_residual_ns"),
-                     ("double", "cam_clock_skew_ppm"), ("uint32_t", "cam_clock_updates"),
-                     ("uint32_t", "cam_lost"), ("uint32_t", "cam_errors"),
-                     ("bool", "cam_connected"), ("uint32_t", "exec_slips"),
-                     ("uint32_t", "cam_overflows"), ("bool", "imu_clock_settled"),
-                     ("bool", "cam_clock_settled")],
-    "vehicle_state": [("uint64_t", "timestamp"), ("uint8_t", "mode"), ("double[3]", "position"),
-                      ("double[3]", "velocity"), ("double[4]", "q"), ("float", "roll_deg"),
-                      ("float", "pitch_deg"), ("float", "yaw_deg"), ("float[3]", "rate"),
-                      ("float", "height_m"), ("float", "vision_vn"), ("float", "vision_ve"),
-                      ("float", "vision_innovation")],
-    "setpoint": [("uint64_t", "timestamp"), ("float", "north"), ("float", "east"),
-                 ("float", "alt"), ("float", "vn_ff"), ("float", "ve_ff"),
-                 ("float", "climb_rate"), ("float", "roll_sp_deg"), ("float", "pitch_sp_deg"),
-                 ("float", "thrust_n")],
-    "actuator_outputs": [("uint64_t", "timestamp"), ("float[4]", "motors"), ("bool", "armed")],
-    "executive": [("uint64_t", "timestamp"), ("uint32_t", "cycles"), ("uint32_t", "overruns"),
-                  ("uint32_t", "slips"), ("float", "cycle_us"), ("float", "wake_latency_us"),
-                  ("float", "max_cycle_us")],
-    "contingency": [("uint64_t", "timestamp"), ("int8_t", "tripped")]
-    + [("float", c) for c in CHECKS] + [("uint16_t", f"{c}_fails") for c in CHECKS],
-    "contingency_thresholds": [("uint64_t", "timestamp")] + [("float", c) for c in CHECKS],
-    "truth": [("uint64_t", "timestamp"), ("double[3]", "position"), ("double[3]", "velocity"),
-              ("float", "roll_deg"), ("float", "pitch_deg"), ("float", "yaw_deg"),
-              ("bool", "on_ground")],
-}
 
 PUMP_EVERY = 25  # 50 ms of flight: a kill loses at most that much
 
@@ -113,31 +70,31 @@ class FlightRecorder:
         self.w = AsyncLogWriter(path, fsw.hal.clock.now_ns() // 1000, threaded=not lockstep,
                                 max_batch=1_000_000 if lockstep else 1_000)
         w = self.w
-        for name, fmt in FORMATS.items():
-            w.add_format(name, fmt)
-        w.info("sys_name", "flightsw")
-        w.info("ver_sw", __version__)
+        for topic in lt.TOPICS:
+            w.add_format(topic.name, topic.format)
+        w.info(lt.INFO_SYS_NAME, "flightsw")
+        w.info(lt.INFO_VER_SW, __version__)
         for k, v in info.items():
             w.info(k, v)
         cam = fsw.hal.camera
-        w.info("camera_width", cam.width)
-        w.info("camera_height", cam.height)
-        w.info("camera_focal_px", float(cam.focal_px))
-        w.info("camera_rate_hz", float(cam.rate_hz))
-        w.info("imu_rate_hz", float(fsw.hal.imu.rate_hz))
-        w.info("gravity", float(fsw.g))
+        w.info(lt.INFO_CAMERA_WIDTH, cam.width)
+        w.info(lt.INFO_CAMERA_HEIGHT, cam.height)
+        w.info(lt.INFO_CAMERA_FOCAL_PX, float(cam.focal_px))
+        w.info(lt.INFO_CAMERA_RATE_HZ, float(cam.rate_hz))
+        w.info(lt.INFO_IMU_RATE_HZ, float(fsw.hal.imu.rate_hz))
+        w.info(lt.INFO_GRAVITY, float(fsw.g))
         # ULog parameters are float32: fine for tools, not for an exact replay, which reads
         # the whole resolved configuration (and the plan) from these info strings instead.
-        w.info("config_json", json.dumps(dataclasses.asdict(fsw.cfg)))
-        w.info("plan_json", json.dumps(dataclasses.asdict(fsw.plan)))
+        w.info(lt.INFO_CONFIG_JSON, json.dumps(dataclasses.asdict(fsw.cfg)))
+        w.info(lt.INFO_PLAN_JSON, json.dumps(dataclasses.asdict(fsw.plan)))
         for k, v in flatten(fsw.cfg).items():
             w.param(k[:60], v)
         w.end_definitions()
-        self.ids = {name: w.add_logged(name) for name in FORMATS}
+        self.ids = {topic.name: w.add_logged(topic.name) for topic in lt.TOPICS}
         self.truth_every = truth_every
         self._cycle = 0
         self._flow_cycle: list[tuple[int, FlowResult | None]] = []
-        self._wrap_flow()
+        fsw.nav.flow_observers.append(self._on_flow)
         fsw.on_inputs = self.on_inputs
         fsw.on_cycle_done = self.on_cycle
         prev_event = fsw.on_event
@@ -150,16 +107,9 @@ class FlightRecorder:
             fsw.on_event = self.on_event
         self._thresholds_logged = False
 
-    def _wrap_flow(self) -> None:
-        nav = self.fsw.nav
-        finish = nav.flow_finish
-
-        def recorded(fr: Frame) -> FlowResult | None:
-            res = finish(fr)
-            self._flow_cycle.append((fr.seq, res))
-            return res
-
-        nav.flow_finish = recorded
+    def _on_flow(self, fr: Frame, res: FlowResult | None) -> None:
+        """Every finished frame's displacement, logged with the cycle that finished it."""
+        self._flow_cycle.append((fr.seq, res))
 
     # -- per cycle ------------------------------------------------------------------------
     def on_inputs(self, now: int, imu: list[ImuSample], ranges: list[RangeSample],
@@ -168,17 +118,20 @@ class FlightRecorder:
         self._cycle = c
         ts = now // 1000
         for s in imu:
-            w.data(ids["sensor_imu"], (s.t_ns // 1000, s.t_ns, s.device_t_ns or 0, s.seq, c,
-                                       s.accel_mps2, s.gyro_rps, s.temp_c))
+            w.data(ids[lt.SENSOR_IMU.name],
+                   (s.t_ns // 1000, s.t_ns, s.device_t_ns or 0, s.seq, c, s.accel_mps2,
+                    s.gyro_rps, s.temp_c))
         for r in ranges:
-            w.data(ids["sensor_range"], (r.t_ns // 1000, r.t_ns, r.seq, c, r.distance_m, r.valid))
+            w.data(ids[lt.SENSOR_RANGE.name],
+                   (r.t_ns // 1000, r.t_ns, r.seq, c, r.distance_m, r.valid))
         for f in frames:
-            w.data(ids["camera_frame"], (f.t_ns // 1000, f.t_ns, f.t_rx_ns, f.device_t_ns or 0,
-                                         f.exposure_ns, f.seq, c, (f.t_rx_ns - f.t_ns) / 1e9))
+            w.data(ids[lt.CAMERA_FRAME.name],
+                   (f.t_ns // 1000, f.t_ns, f.t_rx_ns, f.device_t_ns or 0, f.exposure_ns, f.seq,
+                    c, (f.t_rx_ns - f.t_ns) / 1e9))
         hal = self.fsw.hal
         ih, ch = hal.imu.health(), hal.camera.health()
         ic, cc = ih.clock, ch.clock
-        w.data(ids["cycle_inputs"], (
+        w.data(ids[lt.CYCLE_INPUTS.name], (
             ts, now, c, self.fsw.exec_stats.cycles, self.fsw.exec_stats.overruns,
             ih.overflows, ih.errors, ih.resets,
             ic.skew_ppm if ic else 0.0, ic.updates if ic else 0,
@@ -194,39 +147,43 @@ class FlightRecorder:
         for seq, res in self._flow_cycle:
             if res is None:
                 continue
-            w.data(ids["vision_flow"], (ts, seq, c, res.drow, res.dcol, res.quality))
+            w.data(ids[lt.VISION_FLOW.name], (ts, seq, c, res.drow, res.dcol, res.quality))
         self._flow_cycle.clear()
         nav = fsw.nav
         roll, pitch, yaw = nav.euler()
         vv = nav.last_vision_vel
-        w.data(ids["vehicle_state"], (
+        w.data(ids[lt.VEHICLE_STATE.name], (
             ts, int(fsw.mode), nav.position_ned, nav.velocity_ned, tuple(nav.q),
             math.degrees(roll), math.degrees(pitch), math.degrees(yaw), nav.rate, nav.height_m,
             vv[0], vv[1], nav.last_vision_innov))
         sp = fsw.rec.setpoint
         att = fsw.ctrl.last_att_sp
-        w.data(ids["setpoint"], (ts, sp.north, sp.east, sp.alt, sp.vn_ff, sp.ve_ff,
-                                 sp.climb_rate if sp.climb_rate is not None else float("nan"),
-                                 math.degrees(att[0]), math.degrees(att[1]),
-                                 fsw.ctrl.last_thrust))
-        w.data(ids["actuator_outputs"], (ts, fsw.rec.motors, fsw.mode.value in (1, 2, 3, 4, 5)))
+        w.data(ids[lt.SETPOINT.name],
+               (ts, sp.north, sp.east, sp.alt, sp.vn_ff, sp.ve_ff,
+                sp.climb_rate if sp.climb_rate is not None else float("nan"),
+                math.degrees(att[0]), math.degrees(att[1]), fsw.ctrl.last_thrust))
+        w.data(ids[lt.ACTUATOR_OUTPUTS.name],
+               (ts, fsw.rec.motors, fsw.mode.value in (1, 2, 3, 4, 5)))
         st = fsw.exec_stats
-        w.data(ids["executive"], (ts, st.cycles, st.overruns, st.slips, st.last_cycle_ns / 1e3,
-                                  st.last_wake_latency_ns / 1e3, st.max_cycle_ns / 1e3))
+        w.data(ids[lt.EXECUTIVE.name],
+               (ts, st.cycles, st.overruns, st.slips, st.last_cycle_ns / 1e3,
+                st.last_wake_latency_ns / 1e3, st.max_cycle_ns / 1e3))
         checks = fsw.watchdog.checks
         trip = fsw.watchdog.trip
         tripped = CHECKS.index(trip.check) if trip is not None else -1
-        w.data(ids["contingency"], (ts, tripped, *(checks[n].value for n in CHECKS),
-                                    *(min(checks[n].fails, 65535) for n in CHECKS)))
+        w.data(ids[lt.CONTINGENCY.name],
+               (ts, tripped, *(checks[n].value for n in CHECKS),
+                *(min(checks[n].fails, 65535) for n in CHECKS)))
         if not self._thresholds_logged:
             self._thresholds_logged = True
-            w.data(ids["contingency_thresholds"],
+            w.data(ids[lt.CONTINGENCY_THRESHOLDS.name],
                    (ts, *(checks[n].cfg.threshold for n in CHECKS)))
         truth = fsw.hal.truth
         if truth is not None and c % self.truth_every == 0:
             t = truth.truth()
-            w.data(ids["truth"], (ts, t.position_ned, t.velocity_ned, math.degrees(t.roll),
-                                  math.degrees(t.pitch), math.degrees(t.yaw), t.on_ground))
+            w.data(ids[lt.TRUTH.name],
+                   (ts, t.position_ned, t.velocity_ned, math.degrees(t.roll),
+                    math.degrees(t.pitch), math.degrees(t.yaw), t.on_ground))
 
     def on_event(self, ev: Event) -> None:
         self.w.log_string(LEVELS.get(ev.level, 6), ev.t_ns // 1000, ev.text)

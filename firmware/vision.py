@@ -15,10 +15,13 @@ the quality: ~1 for a clean shift, ~0.05 for unrelated images, 0 for a featurele
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from hal.types import Frame
 
 F32 = npt.NDArray[np.float32]
 
@@ -263,3 +266,45 @@ def body_velocity(
     dcol = flow.dcol - focal_px * dtheta_body[0] * rot_gain[1]
     k = height_m / (focal_px * dt_s)
     return drow * k, -dcol * k
+
+
+# -- where the navigator gets a frame's displacement from -------------------------------
+class FlowEngine(Protocol):
+    """Where a frame's displacement comes from: the vision estimator in flight, the log in
+    replay. Three stages, one control cycle apart (see ``Navigator.fuse_frame``)."""
+
+    def begin(self, frame: Frame) -> None: ...
+
+    # True if it did a stage of work this cycle; False when the estimate is ready to finish.
+    def advance(self) -> bool: ...
+
+    def finish(self, frame: Frame) -> FlowResult | None: ...
+
+
+@runtime_checkable
+class ResettableFlowEngine(Protocol):
+    """An engine that keeps the previous frame and must forget it when continuity breaks."""
+
+    def reset(self) -> None: ...
+
+
+class VisionFlowEngine:
+    """The default engine: phase correlation of each frame against the previous one."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.estimator = FlowEstimator(width, height)
+
+    def begin(self, frame: Frame) -> None:
+        self.estimator.begin(frame.image)
+
+    def advance(self) -> bool:
+        return self.estimator.advance()
+
+    def finish(self, frame: Frame) -> FlowResult | None:
+        return self.estimator.finish()
+
+    def reset(self) -> None:
+        self.estimator.reset()
+
+
+FlowObserver = Callable[[Frame, FlowResult | None], None]

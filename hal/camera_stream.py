@@ -6,7 +6,9 @@ header's; little-endian). The board has its own clock; the driver maps it onto t
 with ``ClockMapper`` using the time the last byte arrived minus the frame's wire time and the
 board's fixed tx delay.
 
-The reader thread and the bounded frame queue here are shared with ``hal.vc0706``.
+The reader thread, port and frame queue come from ``hal.serial_reader``, shared with
+``hal.vc0706``. A little over the ~400-line guide on purpose: one protocol, one file (wire
+format, parser and driver change together when the format does).
 """
 
 from __future__ import annotations
@@ -14,21 +16,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
-import termios
-import threading
 import zlib
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import numpy as np
-import serial
 
 from hal.interfaces import Clock
+from hal.serial_reader import (
+    BITS_PER_BYTE,
+    SERIAL_ERRORS,
+    Backoff,
+    CameraThread,
+    FrameQueue,
+    PortSpec,
+    SerialPort,
+    open_port,
+    wire_time_ns,
+)
 from hal.timesync import ClockMapper
 from hal.tomlschema import rng
-from hal.types import NS_PER_S, DeviceHealth, Frame
+from hal.types import NS_PER_S, DeviceHealth, DriverCounters, Frame
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +53,6 @@ _CRC = struct.Struct("<I")
 HEADER_LEN = _HDR.size + _CRC.size  # 36
 TRAILER_LEN = _CRC.size  # 4
 OVERHEAD = HEADER_LEN + TRAILER_LEN  # 40
-BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
 
 
 def payload_crc(header_crc: int, payload: bytes | bytearray | memoryview) -> int:
@@ -72,10 +79,6 @@ def encode_frame(
     return b"".join(
         (hdr, _CRC.pack(hdr_crc), payload, _CRC.pack(payload_crc(hdr_crc, payload)))
     )
-
-
-def wire_time_ns(nbytes: int, baud: int) -> int:
-    return nbytes * BITS_PER_BYTE * NS_PER_S // baud
 
 
 class ParsedFrame(NamedTuple):
@@ -247,78 +250,6 @@ class StreamParser:
             self.stats.lost += d - 1
 
 
-# --- shared driver plumbing -----------------------------------------------------------------
-
-
-class SerialPort(Protocol):
-    """The part of ``serial.Serial`` the camera drivers use."""
-
-    baudrate: int
-
-    def read(self, size: int = 1) -> bytes: ...
-
-    def write(self, data: bytes) -> int | None: ...
-
-    @property
-    def in_waiting(self) -> int: ...
-
-    def reset_input_buffer(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-PortSpec = str | Callable[[], SerialPort]
-
-
-def open_port(spec: PortSpec, baud: int, timeout_s: float) -> SerialPort:
-    """A port from a device path / pyserial URL (``loop://``), or from a factory."""
-    if callable(spec):
-        return spec()
-    port: SerialPort = serial.serial_for_url(spec, baudrate=baud, timeout=timeout_s)
-    return port
-
-
-# termios.error is not an OSError: pyserial lets it out of e.g. reset_input_buffer on a dead tty
-SERIAL_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
-
-
-class FrameQueue:
-    """Bounded, drop-oldest; the reader thread puts, the control cycle drains."""
-
-    def __init__(self, maxlen: int) -> None:
-        self._q: deque[Frame] = deque()
-        self._max = max(1, maxlen)
-        self._lock = threading.Lock()
-        self.dropped = 0
-
-    def put(self, frame: Frame) -> None:
-        with self._lock:
-            if len(self._q) >= self._max:
-                self._q.popleft()
-                self.dropped += 1
-            self._q.append(frame)
-
-    def drain(self) -> list[Frame]:
-        with self._lock:
-            out = list(self._q)
-            self._q.clear()
-        return out
-
-
-class Backoff:
-    def __init__(self, lo_s: float, hi_s: float) -> None:
-        self.lo, self.hi = lo_s, hi_s
-        self.next_s = lo_s
-
-    def fail(self) -> float:
-        wait = self.next_s
-        self.next_s = min(self.hi, self.next_s * 2.0)
-        return wait
-
-    def ok(self) -> None:
-        self.next_s = self.lo
-
-
 # --- stream driver --------------------------------------------------------------------------
 
 
@@ -354,6 +285,20 @@ class StreamCameraSettings:
         return ""
 
 
+@dataclass(slots=True)
+class StreamCameraCounters(DriverCounters):
+    """The parser's counters (``ParserStats``) and the driver's own, as of the last health()."""
+
+    resyncs: int = 0
+    bytes_skipped: int = 0
+    gaps: int = 0
+    truncated: int = 0
+    bad_header: int = 0
+    bad_payload: int = 0
+    seq_restarts: int = 0
+    wrong_size: int = 0  # whole frames of another size than configured, dropped
+
+
 class FrameTimestamper:
     """Device mid-exposure time -> host time, from receive times of last bytes."""
 
@@ -377,51 +322,6 @@ class FrameTimestamper:
         )
 
 
-class CameraThread:
-    """Lifecycle shared by the serial camera drivers: one thread owns the port and fills a
-    bounded FrameQueue; ``poll`` only drains it (the control cycle never waits)."""
-
-    name: str
-    thread_role = "rx"
-    _queue: FrameQueue
-    _health: DeviceHealth
-
-    def _init_thread(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def _join_timeout_s(self) -> float:
-        return 5.0
-
-    def _run(self) -> None:
-        raise NotImplementedError
-
-    def _close_port(self) -> None:
-        raise NotImplementedError
-
-    def open(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"{self.name}-{self.thread_role}",
-                                        daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        t = self._thread
-        if t is not None:
-            t.join(timeout=self._join_timeout_s())
-            if t.is_alive():
-                log.error("%s: %s thread did not stop", self.name, self.thread_role)
-        self._thread = None
-        self._close_port()
-        self._health.connected = False
-
-    def poll(self) -> list[Frame]:
-        return self._queue.drain()
-
-
 class StreamCamera(CameraThread):
     """hal.interfaces.Camera for the raw-frame stream. Frame images are read-only arrays."""
 
@@ -440,7 +340,9 @@ class StreamCamera(CameraThread):
         self.parser = StreamParser(max_width=s.width, max_height=s.height)
         self.stamper = FrameTimestamper(s)
         self._queue = FrameQueue(s.queue_len)
-        self._health = DeviceHealth(connected=False, clock=self.stamper.mapper.stats)
+        self.counters = StreamCameraCounters()
+        self._health = DeviceHealth(connected=False, clock=self.stamper.mapper.stats,
+                                    counters=self.counters)
         self._init_thread()
         self._port: SerialPort | None = None
         self._ever_connected = False
@@ -454,11 +356,10 @@ class StreamCamera(CameraThread):
         h.bad_data = ps.bad_data + self._wrong_size
         h.lost = ps.lost + self._queue.dropped
         h.overflows = self._queue.dropped
-        h.extra.update(
-            resyncs=ps.resyncs, bytes_skipped=ps.bytes_skipped, gaps=ps.gaps,
-            truncated=ps.truncated, bad_header=ps.bad_header, bad_payload=ps.bad_payload,
-            seq_restarts=ps.restarts, wrong_size=self._wrong_size,
-        )
+        c = self.counters
+        c.resyncs, c.bytes_skipped, c.gaps = ps.resyncs, ps.bytes_skipped, ps.gaps
+        c.truncated, c.bad_header, c.bad_payload = ps.truncated, ps.bad_header, ps.bad_payload
+        c.seq_restarts, c.wrong_size = ps.restarts, self._wrong_size
         return h
 
     # reader thread

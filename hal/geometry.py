@@ -10,6 +10,24 @@ import math
 from collections.abc import Sequence
 
 Matrix9 = tuple[float, float, float, float, float, float, float, float, float]
+Quat = tuple[float, float, float, float]
+
+
+def quat_multiply(a: Sequence[float], b: Sequence[float]) -> Quat:
+    """Hamilton product ``a * b`` (rotation ``b`` first, then ``a``). The terms are summed in
+    this fixed order on purpose: callers that replaced an inlined product stay bit-identical
+    only if the order matches theirs (the lockstep simulation is compared bit for bit)."""
+    aw, ax, ay, az = a
+    bw, bx, by, bz = b
+    return (aw * bw - ax * bx - ay * by - az * bz,
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw)
+
+
+def quat_conjugate(q: Sequence[float]) -> Quat:
+    """The inverse rotation of a unit quaternion."""
+    return (q[0], -q[1], -q[2], -q[3])
 
 
 def quat_to_euler(q: Sequence[float]) -> tuple[float, float, float]:

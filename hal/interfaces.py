@@ -107,6 +107,11 @@ class Hal:
         """Called once every device is open: a backend starts what feeds them (hil: the
         camera board, once its driver listens)."""
 
+    def flight_started(self, t_ns: int) -> None:
+        """The flight's first control cycle runs at host time ``t_ns`` (after preflight): a
+        backend that injects scenario faults anchors their onsets here. Called once per flight
+        by the deployment code that runs the loop; real hardware has nothing to do."""
+
     def close(self) -> None:
         """Outputs off first, then everything else; never raises. Whatever fails is logged
         and kept in ``close_errors`` (a failed disarm above all: the motors may be live)."""

@@ -13,16 +13,14 @@ A measurement is stamped at trigger + ACQ_MID_NS, the middle of a typical acquis
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
-import os
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from hal.i2c_device import DeviceMissingError, I2cCounters, I2cDevice, SMBusLike, describe
 from hal.interfaces import Clock
 from hal.tomlschema import rng
-from hal.types import DeviceHealth, RangeSample
+from hal.types import RangeSample
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +42,6 @@ RESET_WAIT_NS = 22_000_000  # manual: ~22 ms from reset/power-on until ready
 MAX_RANGE_CM = 4000  # 40 m
 
 
-class SMBusLike(Protocol):
-    def read_byte_data(self, i2c_addr: int, register: int) -> int: ...
-    def write_byte_data(self, i2c_addr: int, register: int, value: int) -> None: ...
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]: ...
-
-
 @dataclass
 class LidarLiteSettings:
     address: int = field(default=0x62, metadata=rng(0x03, 0x77))
@@ -67,11 +59,19 @@ class LidarLiteSettings:
         return ""
 
 
-class LidarLiteMissingError(OSError):
+class LidarLiteMissingError(DeviceMissingError):
     pass
 
 
-class LidarLiteV3:
+@dataclass(slots=True)
+class LidarLiteCounters(I2cCounters):
+    stuck_busy: int = 0  # measurements still busy at busy_timeout_ms
+    invalid: int = 0  # measurements out of the valid range, stuck ones included
+
+
+class LidarLiteV3(I2cDevice[LidarLiteCounters]):
+    missing_error = LidarLiteMissingError
+
     def __init__(
         self,
         bus: SMBusLike,
@@ -79,18 +79,13 @@ class LidarLiteV3:
         settings: LidarLiteSettings | None = None,
         name: str = "altimeter",
     ) -> None:
-        self.bus = bus
-        self.clock = clock
         self.settings = s = settings or LidarLiteSettings()
-        self.name = name
-        self.addr = s.address
+        super().__init__(bus, s.address, name, LidarLiteCounters())
+        self.clock = clock
         self.rate_hz = s.rate_hz
         self._period_ns = int(1e9 / s.rate_hz)
         self._first_read_ns = int(s.first_read_us * 1000)
         self._timeout_ns = int(s.busy_timeout_ms * 1e6)
-        self._health = DeviceHealth(connected=False)
-        for key in ("stuck_busy", "invalid", "transactions"):
-            self._health.extra[key] = 0.0
         self._opened = False
         self._busy = False
         self._t_trigger = 0
@@ -108,18 +103,11 @@ class LidarLiteV3:
             back = self._read(SIG_COUNT_VAL)
             status = self._read(STATUS)
         except OSError as exc:
-            raise LidarLiteMissingError(
-                exc.errno or errno.EIO,
-                f"{self.name}: no answer from a LIDAR-Lite v3 at I2C address 0x{self.addr:02x}: "
-                f"{_describe(exc)}",
-            ) from exc
+            raise self._no_answer(exc, "no answer from a LIDAR-Lite v3") from exc
         if back != self.settings.sig_count_val:
-            raise LidarLiteMissingError(
-                errno.ENODEV,
-                f"{self.name}: device at 0x{self.addr:02x} read SIG_COUNT_VAL back as "
-                f"0x{back:02x} after writing 0x{self.settings.sig_count_val:02x}: not a "
-                "LIDAR-Lite v3?",
-            )
+            raise self._wrong_chip(
+                f"device at 0x{self.addr:02x} read SIG_COUNT_VAL back as 0x{back:02x} after "
+                f"writing 0x{self.settings.sig_count_val:02x}: not a LIDAR-Lite v3?")
         if not status & STATUS_HEALTH:
             log.warning("%s: STATUS 0x%02x reports bad health", self.name, status)
         self._opened = True
@@ -131,9 +119,6 @@ class LidarLiteV3:
     def close(self) -> None:
         self._opened = False
         self._health.connected = False
-
-    def health(self) -> DeviceHealth:
-        return self._health
 
     def poll(self) -> list[RangeSample]:
         if not self._opened:
@@ -149,7 +134,7 @@ class LidarLiteV3:
                 # not in the same poll as a read: at most two short transactions a poll
                 self._trigger(now)
         except OSError as exc:
-            self._health.note_error(_describe(exc))
+            self._health.note_error(describe(exc))
             if self._busy:
                 self._busy = False  # the measurement is lost; the seq gap shows it
                 self._health.lost += 1
@@ -171,8 +156,8 @@ class LidarLiteV3:
             if now - self._t_trigger <= self._timeout_ns:
                 return None
             self._busy = False
-            self._health.extra["stuck_busy"] += 1
-            self._health.extra["invalid"] += 1
+            self.counters.stuck_busy += 1
+            self.counters.invalid += 1
             self._health.bad_data += 1
             self._health.last_error = "busy beyond timeout"
             log.warning("%s: still busy %.1f ms after trigger", self.name,
@@ -184,24 +169,6 @@ class LidarLiteV3:
         t = self._t_trigger + ACQ_MID_NS
         self._health.samples += 1
         if not self.settings.min_valid_cm <= cm <= self.settings.max_valid_cm:
-            self._health.extra["invalid"] += 1
+            self.counters.invalid += 1
             return RangeSample(t, self._seq, math.nan, False)
         return RangeSample(t, self._seq, cm / 100.0, True)
-
-    def _read(self, reg: int) -> int:
-        self._health.extra["transactions"] += 1
-        return int(self.bus.read_byte_data(self.addr, reg))
-
-    def _read_block(self, reg: int, n: int) -> list[int]:
-        self._health.extra["transactions"] += 1
-        return list(self.bus.read_i2c_block_data(self.addr, reg, n))
-
-    def _write(self, reg: int, value: int) -> None:
-        self._health.extra["transactions"] += 1
-        self.bus.write_byte_data(self.addr, reg, value)
-
-
-def _describe(exc: OSError) -> str:
-    if exc.errno is not None:
-        return f"errno {exc.errno} ({os.strerror(exc.errno)})"
-    return str(exc)

@@ -14,15 +14,19 @@ about one frame of standing latency (timestamped correctly) for half the transac
 transactions, no standing latency). Reading past the count would pop a frame that arrived
 mid-read and lose it silently, so if that ever happens the FIFO is reset and the loss counted.
 
-Timestamps: the chip has none. Device time is the driver's sample counter * nominal period;
-each poll gives one observation (the newest frame in the FIFO was measured at most one
-period before the count latched) and ``hal.timesync.ClockMapper`` fits offset and skew by the
+Timestamps: the chip has none. ``hal.timesync.FifoTimestamper`` makes device time from the
+driver's sample counter * nominal period, takes one observation a poll (the newest frame in the
+FIFO was measured at most one period before the count latched), fits offset and skew by the
 lower envelope and slews; every sample is stamped through that mapping. The mapper is fed
 the lowest observation of each ~32 ms block, so its window spans seconds at little cost. The
 phase information comes from where the chip's samples fall against the poll times: real
 scheduling jitter spreads that well, but a perfectly periodic (lock-step simulated) poll with a
 rate error of only ~0.1 % sweeps the phase slowly, and until a whole sweep fits the window the
 stamps can be off by up to one sample period.
+
+Longer than the ~400-line guide on purpose: one chip, one file (DESIGN.md): the register map, the
+bring-up state machine, FIFO reading with its integrity checks and the periodic register checks;
+the bus plumbing is in ``hal.i2c_device``, the timestamping in ``hal.timesync``.
 """
 
 from __future__ import annotations
@@ -30,19 +34,25 @@ from __future__ import annotations
 import errno
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from smbus2 import i2c_msg
 
+from hal.i2c_device import (
+    CheckedRegister,
+    DeviceMissingError,
+    I2cCounters,
+    I2cDevice,
+    SMBusLike,
+    describe,
+)
 from hal.interfaces import Clock
-from hal.timesync import ClockMapper
+from hal.timesync import FifoTimestamper
 from hal.tomlschema import rng
-from hal.types import DeviceHealth, ImuSample
+from hal.types import ImuSample
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +77,7 @@ FIFO_EN_ACCEL = 0x08
 INT_FIFO_OFLOW = 0x10
 USER_FIFO_EN = 0x40
 USER_FIFO_RESET = 0x04  # acts only while USER_CTRL.FIFO_EN is 0 (REFERENCE.md); self-clearing
+USER_RESET_BITS = 0x07  # SIG_COND_RESET | I2C_MST_RESET | FIFO_RESET (RM 4.29): self-clearing
 PWR_DEVICE_RESET = 0x80
 PWR_SLEEP = 0x40
 PWR_CLKSEL_PLL_X = 0x01  # PS 6.7: PLL with X gyro reference, better than the 8 MHz RC
@@ -77,7 +88,6 @@ GYRO_LSB_PER_DPS = {250: 131.0, 500: 65.5, 1000: 32.8, 2000: 16.4}  # RM 4.19
 ACCEL_LSB_PER_G = {2: 16384.0, 4: 8192.0, 8: 4096.0, 16: 2048.0}  # RM 4.17
 GYRO_FS_SEL = {250: 0, 500: 1, 1000: 2, 2000: 3}
 ACCEL_FS_SEL = {2: 0, 4: 1, 8: 2, 16: 3}
-SMBUS_BLOCK_MAX = 32
 RESET_WAIT_NS = 100_000_000  # REFERENCE.md bring-up: 100 ms after DEVICE_RESET clears
 CLOCK_WAIT_NS = 10_000_000  # settle after selecting the PLL, before leaving SLEEP
 RETRY_INIT_NS = 100_000_000
@@ -85,14 +95,6 @@ TEMP_TOLERANCE_LSB = 340 * 3  # 3 degC between a FIFO frame and TEMP_OUT (RM 4.1
 # The chip's axes (Z up out of the package) turned to FRD when mounted level, top up;
 # the configured mounting rotation applies after this.
 FRD_FROM_CHIP = np.diag([1.0, -1.0, -1.0])
-BUS_ERRNOS = (errno.EREMOTEIO, errno.ETIMEDOUT, errno.EIO)
-
-
-class SMBusLike(Protocol):
-    def read_byte_data(self, i2c_addr: int, register: int) -> int: ...
-    def write_byte_data(self, i2c_addr: int, register: int, value: int) -> None: ...
-    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]: ...
-    def i2c_rdwr(self, *i2c_msgs: Any) -> None: ...
 
 
 def rotation_from_name(name: str) -> npt.NDArray[np.float64]:
@@ -151,14 +153,26 @@ class Mpu6050Settings:
         return m
 
 
-class DeviceMissingError(OSError):
-    """No answer, or the wrong answer, at the configured address; the message says which."""
+class Mpu6050MissingError(DeviceMissingError):
+    pass
+
+
+@dataclass(slots=True)
+class Mpu6050Counters(I2cCounters):
+    fifo_fill_bytes: int = 0  # FIFO_COUNT at the last read
+    overreads: int = 0  # reads past the count (FIFO reset, loss counted)
+    fifo_resets: int = 0
+    reinits: int = 0  # full bring-ups after consecutive bus failures
+    combined_read: bool = True  # one transaction per poll (off after repeated misalignment)
+    who_am_i: int = 0
 
 
 _Step = Literal["probe", "reset", "wait_reset", "clock", "configure"]
 
 
-class Mpu6050:
+class Mpu6050(I2cDevice[Mpu6050Counters]):
+    missing_error = Mpu6050MissingError
+
     def __init__(
         self,
         bus: SMBusLike,
@@ -166,11 +180,10 @@ class Mpu6050:
         settings: Mpu6050Settings | None = None,
         name: str = "imu",
     ) -> None:
-        self.bus = bus
-        self.clock = clock
         self.settings = s = settings or Mpu6050Settings()
-        self.name = name
-        self.addr = s.address
+        super().__init__(bus, s.address, name,
+                         Mpu6050Counters(combined_read=s.combined_read))
+        self.clock = clock
         gyro_rate = 8000.0 if s.dlpf_cfg in (0, 7) else 1000.0  # RM 4.2
         self._div = max(0, min(255, round(gyro_rate / s.rate_hz) - 1))
         self.rate_hz = gyro_rate / (1 + self._div)
@@ -180,34 +193,27 @@ class Mpu6050:
         m = s.mounting() @ FRD_FROM_CHIP
         self._accel_m = (m * (G0 / ACCEL_LSB_PER_G[s.accel_fs_g])).T
         self._gyro_m = (m * (math.radians(1.0) / GYRO_LSB_PER_DPS[s.gyro_fs_dps])).T
-        self._expected = {
-            SMPLRT_DIV: self._div,
-            CONFIG: s.dlpf_cfg,
-            GYRO_CONFIG: GYRO_FS_SEL[s.gyro_fs_dps] << 3,
-            ACCEL_CONFIG: ACCEL_FS_SEL[s.accel_fs_g] << 3,
-            FIFO_EN: FIFO_EN_ACCEL | FIFO_EN_GYRO | (FIFO_EN_TEMP if s.temp_in_fifo else 0),
-            INT_ENABLE: INT_FIFO_OFLOW,
-            USER_CTRL: USER_FIFO_EN,
-            PWR_MGMT_1: PWR_CLKSEL_PLL_X,
+        self.checked = {
+            SMPLRT_DIV: CheckedRegister(self._div),
+            CONFIG: CheckedRegister(s.dlpf_cfg),
+            GYRO_CONFIG: CheckedRegister(GYRO_FS_SEL[s.gyro_fs_dps] << 3),
+            ACCEL_CONFIG: CheckedRegister(ACCEL_FS_SEL[s.accel_fs_g] << 3),
+            FIFO_EN: CheckedRegister(
+                FIFO_EN_ACCEL | FIFO_EN_GYRO | (FIFO_EN_TEMP if s.temp_in_fifo else 0)),
+            INT_ENABLE: CheckedRegister(INT_FIFO_OFLOW),
+            USER_CTRL: CheckedRegister(USER_FIFO_EN, mask=~USER_RESET_BITS & 0xFF),
+            PWR_MGMT_1: CheckedRegister(PWR_CLKSEL_PLL_X),
         }
         # Config registers re-read in rotation, one short burst per check (as PX4 does).
         self._check_groups = [(INT_STATUS, 9), (SMPLRT_DIV, 4), (USER_CTRL, 2), (FIFO_EN, 1),
                               (INT_STATUS, 9), (INT_ENABLE, 1)]
         self._check_idx = 0
-        self._latency_ns = int(s.read_latency_us * 1000)
-        self._blk_ns = int(s.clock_block_ms * 1e6)
-        self._blk: tuple[int, int] | None = None
-        self._blk_key = 0
-        self._blk_start = 0
         self.chip = ""
         self.fifo_size = 1024
-        self._health = DeviceHealth(connected=False)
-        self._mapper = ClockMapper(window=s.clock_window)
-        self._health.clock = self._mapper.stats
-        self._extra = self._health.extra
-        for key in ("fifo_fill_bytes", "transactions", "bytes_read", "bad_register",
-                    "overreads", "fifo_resets", "reinits"):
-            self._extra[key] = 0.0
+        self.stamper = FifoTimestamper(
+            self._period_nom_ns, window=s.clock_window, block_ns=int(s.clock_block_ms * 1e6),
+            latency_ns=int(s.read_latency_us * 1000))
+        self._health.clock = self.stamper.stats
         self._opened = False
         self._running = False
         self._step: _Step = "probe"
@@ -216,10 +222,6 @@ class Mpu6050:
         self._fails = 0
         self._rem: int = 0  # frames known to remain in the FIFO after the last read
         self._t_last_read: int = 0
-        self._next_counter: int = 0
-        self._resync: bool = True
-        self._have_counter: bool = False
-        self._last_host: int = 0
         self._temp_ref: int | None = None
         self._next_check: int = 0
         self._next_stale_check: int = 0
@@ -228,7 +230,6 @@ class Mpu6050:
         self._oflow_counted: bool = False
         self._bad_streak = 0
         self._combined = s.combined_read
-        self._extra["combined_read"] = 1.0 if s.combined_read else 0.0
 
     # -- Device protocol ------------------------------------------------------------------
 
@@ -236,9 +237,7 @@ class Mpu6050:
         """Probe, reset and configure, waiting as the datasheet asks. Raises
         DeviceMissingError (naming address and what answered) if the chip is not there."""
         self._opened = True
-        self._mapper.reset()
-        self._blk = None
-        self._have_counter = False
+        self.stamper.reset()
         self._start_init(self.clock.now_ns())
         while not self._running:
             now = self.clock.now_ns()
@@ -252,11 +251,8 @@ class Mpu6050:
                 raise
             except OSError as exc:
                 self._opened = False
-                raise DeviceMissingError(
-                    exc.errno or errno.EIO,
-                    f"{self.name}: no usable answer from an MPU-6050 family chip at I2C "
-                    f"address 0x{self.addr:02x} during {self._step}: {_describe(exc)}",
-                ) from exc
+                raise self._no_answer(exc, "no usable answer from an MPU-6050 family chip",
+                                      during=self._step) from exc
         log.info("%s: %s at 0x%02x, %.1f Hz, FIFO %d bytes", self.name, self.chip, self.addr,
                  self.rate_hz, self.fifo_size)
 
@@ -266,13 +262,10 @@ class Mpu6050:
                 self._write(USER_CTRL, 0)
                 self._write(PWR_MGMT_1, PWR_SLEEP)
             except OSError as exc:
-                self._health.note_error(f"close: {_describe(exc)}")
+                self._health.note_error(f"close: {describe(exc)}")
         self._opened = False
         self._running = False
         self._health.connected = False
-
-    def health(self) -> DeviceHealth:
-        return self._health
 
     def poll(self) -> list[ImuSample]:
         if not self._opened:
@@ -283,7 +276,7 @@ class Mpu6050:
                 try:
                     self._init_step(now)
                 except OSError as exc:
-                    self._health.note_error(f"re-init {self._step}: {_describe(exc)}")
+                    self._health.note_error(f"re-init {self._step}: {describe(exc)}")
                     self._start_init(now + RETRY_INIT_NS)
             return []
         try:
@@ -316,14 +309,11 @@ class Mpu6050:
         if self._step == "probe":
             who = self._read(WHO_AM_I)
             if who not in CHIPS:
-                raise DeviceMissingError(
-                    errno.ENODEV,
-                    f"{self.name}: device at I2C address 0x{self.addr:02x} answered "
-                    f"WHO_AM_I=0x{who:02x}; not an MPU-6050 family chip (expected 0x68, "
-                    "0x70 or 0x71)",
-                )
+                raise self._wrong_chip(
+                    f"device at I2C address 0x{self.addr:02x} answered WHO_AM_I=0x{who:02x}; "
+                    "not an MPU-6050 family chip (expected 0x68, 0x70 or 0x71)")
             self.chip, self.fifo_size = CHIPS[who]
-            self._extra["who_am_i"] = float(who)
+            self.counters.who_am_i = who
             self._step, self._due = "reset", now
         elif self._step == "reset":
             self._write(PWR_MGMT_1, PWR_DEVICE_RESET)
@@ -351,12 +341,12 @@ class Mpu6050:
     def _configure(self, now: int) -> None:
         """Write every config register (wakes the chip), verify, restart the FIFO. No waits:
         also used in flight after a changed register or a spontaneous chip reset."""
-        e = self._expected
-        self._write(PWR_MGMT_1, e[PWR_MGMT_1])
+        e = self.checked
+        self._write(PWR_MGMT_1, e[PWR_MGMT_1].value)
         for reg in (SMPLRT_DIV, CONFIG, GYRO_CONFIG, ACCEL_CONFIG, INT_ENABLE, FIFO_EN):
-            self._write(reg, e[reg])
+            self._write(reg, e[reg].value)
         got = self._read_block(SMPLRT_DIV, 4)
-        want = [e[SMPLRT_DIV], e[CONFIG], e[GYRO_CONFIG], e[ACCEL_CONFIG]]
+        want = [e[reg].value for reg in (SMPLRT_DIV, CONFIG, GYRO_CONFIG, ACCEL_CONFIG)]
         if got != want:
             raise OSError(errno.EIO, f"config read back {got}, wrote {want}")
         self._temp_ref = None
@@ -369,23 +359,20 @@ class Mpu6050:
         self._write(USER_CTRL, 0)
         self._write(USER_CTRL, USER_FIFO_RESET)
         self._write(USER_CTRL, USER_FIFO_EN)
-        self._extra["fifo_resets"] += 1
+        self.counters.fifo_resets += 1
         self._rem = 0
         self._t_last_read = self.clock.now_ns()
-        self._resync = True
+        self.stamper.resync()
         self._last_data_ns = max(self._last_data_ns, now)
 
     def _safe_frames(self, now: int) -> int:
         """Frames certainly in the FIFO now: those left last time plus those the (slowest
         plausible) rate must have produced since the last read finished."""
-        period = self._period_host_ns()
+        period = self.stamper.period_host_ns()
         # Until the rate is estimated, allow for an oscillator a few percent slow.
-        margin = 0.995 if self._mapper.stats.updates >= 30 else 0.94
+        margin = 0.995 if self.stamper.stats.updates >= 30 else 0.94
         new = math.floor((now - self._t_last_read) / period * margin)
         return max(0, min(self._rem + new, self.fifo_size // self._frame))
-
-    def _period_host_ns(self) -> float:
-        return self._period_nom_ns * (1.0 + self._mapper.stats.skew_ppm * 1e-6)
 
     def _read_fifo(self, now: int) -> list[ImuSample]:
         f = self._frame
@@ -400,7 +387,7 @@ class Mpu6050:
             k = min(count, self.fifo_size) // f
             data = self._burst(FIFO_R_W, k * f) if k and count % f == 0 else b""
         self._t_last_read = self.clock.now_ns()
-        self._extra["fifo_fill_bytes"] = float(count)
+        self.counters.fifo_fill_bytes = count
         if count >= self.fifo_size:
             self._overflow(now, count)
             return []
@@ -410,7 +397,7 @@ class Mpu6050:
         have = count // f
         if have < k:
             # Read past the count: a frame that arrived mid-read may be half popped.
-            self._extra["overreads"] += 1
+            self.counters.overreads += 1
             k = have
             data = data[: k * f]
             self._fifo_reset(now)
@@ -429,7 +416,7 @@ class Mpu6050:
             # The one-burst read relies on the register pointer staying on FIFO_R_W; a chip
             # that does not behave so shows up as misalignment every time.
             self._combined = False
-            self._extra["combined_read"] = 0.0
+            self.counters.combined_read = False
             log.warning("%s: repeated misalignment: falling back to count-then-data reads",
                         self.name)
 
@@ -454,46 +441,21 @@ class Mpu6050:
         gyro = raw[:, g : g + 3] @ self._gyro_m
         temp_c = temps / 340.0 + 36.53 if temps is not None else np.full(k, math.nan)
 
-        # Counter of the newest frame read, and one clock observation for it.
-        period = self._period_host_ns()
-        # An upper bound of the newest frame's time: the count latched before the read
-        # finished (not before it started: a preemption in between would put frames that
-        # arrived meanwhile in _rem, and pull the bound below the truth, which a lower-envelope
-        # fit then keeps for its whole window).
-        t_obs = self._t_last_read + self._latency_ns - round(self._rem * period)
-        if self._resync and self._have_counter:
-            # t_obs lies within one period after the newest frame's true time: floor, with a
-            # little slack for the mapping's own error.
-            est = self._next_counter - 1 + math.floor((t_obs - self._last_host) / period + 0.1)
-            newest = max(self._next_counter + k - 1, est)
-            lost = newest - (k - 1) - self._next_counter
-            if lost:
-                self._health.lost += lost
-        elif self._resync:
-            newest = k - 1
-        else:
-            newest = self._next_counter + k - 1
-        self._resync = False
-        self._have_counter = True
-        self._observe(round(newest * self._period_nom_ns), t_obs, now)
-        first = newest - k + 1
-        self._next_counter = newest + 1
-        to_host = self._mapper.to_host
-        pn = self._period_nom_ns
+        stamps = self.stamper.stamp(k, self._rem, self._t_last_read, now)
+        self._health.lost += stamps.lost
         out = [
             ImuSample(
-                to_host(round(c * pn)),
+                t,
                 c,
                 (float(a[0]), float(a[1]), float(a[2])),
                 (float(w[0]), float(w[1]), float(w[2])),
                 float(tc),
             )
-            for c, a, w, tc in zip(
-                range(first, newest + 1), accel.tolist(), gyro.tolist(), temp_c.tolist(),
-                strict=True,
+            for t, c, a, w, tc in zip(
+                stamps.t_ns, range(stamps.first, stamps.first + k), accel.tolist(),
+                gyro.tolist(), temp_c.tolist(), strict=True,
             )
         ]
-        self._last_host = out[-1].t_ns
         self._last_data_ns = now
         self._health.samples += k
         return out
@@ -508,23 +470,6 @@ class Mpu6050:
         ref = self._temp_ref if self._temp_ref is not None else 0
         return bool(np.max(np.abs(temps.astype(np.int32) - ref)) > TEMP_TOLERANCE_LSB)
 
-    def _observe(self, dev: int, host: int, now: int) -> None:
-        """Feed the mapper the lowest observation of each block of polls (relative to the
-        current mapping): a few seconds of history for the lower envelope at a fraction of
-        the fit cost. Any observation bounds the truth from above, so the choice is safe."""
-        mapper = self._mapper
-        if not mapper.valid:
-            mapper.observe(dev, host)
-            self._blk_start = now
-            return
-        key = host - mapper.to_host(dev)
-        if self._blk is None or key < self._blk_key:
-            self._blk, self._blk_key = (dev, host), key
-        if now - self._blk_start >= self._blk_ns:
-            mapper.observe(*self._blk)
-            self._blk = None
-            self._blk_start = now
-
     # -- periodic checks ----------------------------------------------------------------------
 
     def _check(self, now: int) -> None:
@@ -533,66 +478,29 @@ class Mpu6050:
         reconfigured without waiting), or INT_STATUS + TEMP_OUT (0x3A..0x42)."""
         reg, n = self._check_groups[self._check_idx]
         self._check_idx = (self._check_idx + 1) % len(self._check_groups)
-        got = self._read_block(reg, n)
         if reg == INT_STATUS:
+            got = self._read_block(reg, n)
             if got[0] & INT_FIFO_OFLOW and not self._oflow_counted:
                 self._overflow(now, -1)
             self._oflow_counted = False
             t = (got[7] << 8) | got[8]
             self._temp_ref = t - 0x10000 if t & 0x8000 else t
             return
-        want = [self._expected.get(reg + i) for i in range(n)]
-        if reg == USER_CTRL:
-            got[0] &= ~0x07  # self-clearing reset bits
-        if got != want:
-            self._extra["bad_register"] += 1
+        bad = self._check_registers(reg, n)
+        if bad is not None:
             self._health.resets += 1
             log.warning("%s: register 0x%02x read %s, expected %s: reconfiguring",
-                        self.name, reg, got, want)
+                        self.name, reg, bad.got, bad.want)
             self._configure(now)
 
     def _bus_failure(self, exc: OSError, now: int) -> None:
-        self._health.note_error(_describe(exc))
-        self._resync = True  # a failed FIFO read may have popped frames
+        self._health.note_error(describe(exc))
+        self.stamper.resync()  # a failed FIFO read may have popped frames
         self._fails += 1
         if self._fails >= self.settings.max_consecutive_failures:
             log.warning("%s: %d consecutive bus failures (%s): full re-init",
-                        self.name, self._fails, _describe(exc))
+                        self.name, self._fails, describe(exc))
             self._fails = 0
             self._health.resets += 1
-            self._extra["reinits"] += 1
+            self.counters.reinits += 1
             self._start_init(now)
-
-    # -- bus access ---------------------------------------------------------------------------
-
-    def _count(self, nbytes: int) -> None:
-        self._extra["transactions"] += 1
-        self._extra["bytes_read"] += nbytes
-
-    def _read(self, reg: int) -> int:
-        self._count(1)
-        return int(self.bus.read_byte_data(self.addr, reg))
-
-    def _write(self, reg: int, value: int) -> None:
-        self._count(0)
-        self.bus.write_byte_data(self.addr, reg, value)
-
-    def _read_block(self, reg: int, n: int) -> list[int]:
-        self._count(n)
-        return list(self.bus.read_i2c_block_data(self.addr, reg, n))
-
-    def _burst(self, reg: int, n: int) -> bytes:
-        """``n`` bytes from ``reg`` in one transaction (i2c_rdwr beyond the SMBus 32)."""
-        if n <= SMBUS_BLOCK_MAX:
-            return bytes(self._read_block(reg, n))
-        self._count(n)
-        wr = i2c_msg.write(self.addr, [reg])
-        rd = i2c_msg.read(self.addr, n)
-        self.bus.i2c_rdwr(wr, rd)
-        return bytes(rd)
-
-
-def _describe(exc: OSError) -> str:
-    if exc.errno in BUS_ERRNOS:
-        return f"errno {exc.errno} ({os.strerror(exc.errno)})"
-    return str(exc)

@@ -12,19 +12,22 @@ actual PWM frequency the prescaler gives, not the requested one.
 
 from __future__ import annotations
 
-import errno
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from smbus2 import i2c_msg
-
+from hal.i2c_device import (
+    CheckedRegister,
+    DeviceMissingError,
+    I2cCounters,
+    I2cDevice,
+    SMBusLike,
+    describe,
+)
 from hal.interfaces import Clock
 from hal.tomlschema import rng
-from hal.types import ActuatorCommand, DeviceHealth
+from hal.types import ActuatorCommand
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +43,6 @@ MODE2_OUTDRV = 0x04  # totem-pole outputs, what ESC signal inputs want
 FULL_OFF = 0x10  # bit 4 of LEDn_OFF_H / ALL_LED_OFF_H; wins over full on (DS 7.3.3)
 OSC_WAKE_NS = 500_000  # DS 7.3.1.1: oscillator needs 500 us after leaving SLEEP
 PRESCALE_MIN = 3  # DS 7.3.5: the hardware forces values below 3 to 3
-SMBUS_BLOCK_MAX = 32
-
-
-class SMBusLike(Protocol):
-    def read_byte_data(self, i2c_addr: int, register: int) -> int: ...
-    def write_byte_data(self, i2c_addr: int, register: int, value: int) -> None: ...
-    def write_i2c_block_data(self, i2c_addr: int, register: int, data: Sequence[int]) -> None: ...
-    def i2c_rdwr(self, *i2c_msgs: Any) -> None: ...
 
 
 @dataclass
@@ -73,11 +68,19 @@ class Pca9685Settings:
         return ""
 
 
-class Pca9685MissingError(OSError):
+class Pca9685MissingError(DeviceMissingError):
     pass
 
 
-class Pca9685:
+@dataclass(slots=True)
+class Pca9685Counters(I2cCounters):
+    armed_writes: int = 0  # motor blocks written
+    off_writes: int = 0  # all-off writes (disarm)
+
+
+class Pca9685(I2cDevice[Pca9685Counters]):
+    missing_error = Pca9685MissingError
+
     def __init__(
         self,
         bus: SMBusLike,
@@ -85,14 +88,14 @@ class Pca9685:
         settings: Pca9685Settings | None = None,
         name: str = "motors",
     ) -> None:
-        self.bus = bus
-        self.clock = clock
         self.settings = s = settings or Pca9685Settings()
         problem = s.validate()
         if problem:
             raise ValueError(f"{name}: {problem}")
-        self.name = name
-        self.addr = s.address
+        super().__init__(bus, s.address, name, Pca9685Counters())
+        # awake with auto-increment; a chip that reset itself reads SLEEP set, AI clear
+        self.checked[MODE1] = CheckedRegister(MODE1_AI, mask=MODE1_SLEEP | MODE1_AI)
+        self.clock = clock
         self.motor_count = len(s.channels)
         self.prescale = max(PRESCALE_MIN, min(255, round(s.oscillator_hz / (4096 * s.pwm_hz)) - 1))
         self.pwm_hz_actual = s.oscillator_hz / (4096 * (self.prescale + 1))
@@ -100,9 +103,6 @@ class Pca9685:
         self._first = min(s.channels)
         self._span = max(s.channels) - self._first + 1
         self._slot = [ch - self._first for ch in s.channels]
-        self._health = DeviceHealth(connected=False)
-        for key in ("armed_writes", "off_writes", "transactions"):
-            self._health.extra[key] = 0.0
         self._opened = False
         self._maybe_on = True  # until all-off has been confirmed written
         self._next_check = 0
@@ -118,17 +118,10 @@ class Pca9685:
             self._init_registers()
             back = self._read(PRE_SCALE)
         except OSError as exc:
-            raise Pca9685MissingError(
-                exc.errno or errno.EIO,
-                f"{self.name}: no answer from a PCA9685 at I2C address 0x{self.addr:02x}: "
-                f"{_describe(exc)}",
-            ) from exc
+            raise self._no_answer(exc, "no answer from a PCA9685") from exc
         if back != self.prescale:
-            raise Pca9685MissingError(
-                errno.ENODEV,
-                f"{self.name}: device at 0x{self.addr:02x} read PRE_SCALE back as {back}, "
-                f"wrote {self.prescale}: not a PCA9685?",
-            )
+            raise self._wrong_chip(f"device at 0x{self.addr:02x} read PRE_SCALE back as {back}, "
+                                   f"wrote {self.prescale}: not a PCA9685?")
         self.clock.sleep_until(self.clock.now_ns() + OSC_WAKE_NS)
         self._opened = True
         self._maybe_on = False
@@ -148,12 +141,9 @@ class Pca9685:
         try:
             self._write(MODE1, MODE1_SLEEP | MODE1_AI)
         except OSError as exc:
-            self._health.note_error(f"close: {_describe(exc)}")
+            self._health.note_error(f"close: {describe(exc)}")
         self._opened = False
         self._health.connected = False
-
-    def health(self) -> DeviceHealth:
-        return self._health
 
     def disarm(self) -> None:
         """All outputs fully off in one write. Safe from any state; errors counted, not
@@ -161,10 +151,10 @@ class Pca9685:
         try:
             self._write(ALL_LED_OFF_H, FULL_OFF)
             self._maybe_on = False
-            self._health.extra["off_writes"] += 1
+            self.counters.off_writes += 1
         except OSError as exc:
             self._maybe_on = True  # try again on the next write()
-            self._health.note_error(f"disarm: {_describe(exc)}")
+            self._health.note_error(f"disarm: {describe(exc)}")
         self.last_pulses_us = [None] * self.motor_count
 
     def write(self, cmd: ActuatorCommand) -> None:
@@ -181,14 +171,14 @@ class Pca9685:
                 self._check()
             self._write_motors(cmd.motors)
         except OSError as exc:
-            self._health.note_error(_describe(exc))
+            self._health.note_error(describe(exc))
 
     # -- internals --------------------------------------------------------------------------
 
     def _check(self) -> None:
         """A chip that reset itself is asleep with outputs off: put it back."""
         mode1 = self._read(MODE1)
-        if mode1 & (MODE1_SLEEP | MODE1_AI) != MODE1_AI:
+        if self._mismatch(MODE1, [mode1]) is not None:
             log.warning("%s: MODE1 reads 0x%02x: chip reset? re-initialising", self.name, mode1)
             self._health.resets += 1
             self._init_registers()
@@ -209,29 +199,8 @@ class Pca9685:
             off = min(4095, round(pulse * self._counts_per_us))
             block[4 * slot : 4 * slot + 4] = [0, 0, off & 0xFF, off >> 8]
             pulses.append(off / self._counts_per_us)
-        self._block_write(LED0_ON_L + 4 * self._first, block)
+        self._write_block(LED0_ON_L + 4 * self._first, block)
         self._maybe_on = True
         self.last_pulses_us = pulses
         self._health.samples += 1
-        self._health.extra["armed_writes"] += 1
-
-    def _block_write(self, reg: int, data: list[int]) -> None:
-        self._health.extra["transactions"] += 1
-        if len(data) <= SMBUS_BLOCK_MAX:
-            self.bus.write_i2c_block_data(self.addr, reg, data)
-        else:
-            self.bus.i2c_rdwr(i2c_msg.write(self.addr, [reg, *data]))
-
-    def _read(self, reg: int) -> int:
-        self._health.extra["transactions"] += 1
-        return int(self.bus.read_byte_data(self.addr, reg))
-
-    def _write(self, reg: int, value: int) -> None:
-        self._health.extra["transactions"] += 1
-        self.bus.write_byte_data(self.addr, reg, value)
-
-
-def _describe(exc: OSError) -> str:
-    if exc.errno is not None:
-        return f"errno {exc.errno} ({os.strerror(exc.errno)})"
-    return str(exc)
+        self.counters.armed_writes += 1

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hal.bench import CameraBenchTarget, I2cBenchTarget, I2cDevices
+from hal.bench_target import CameraBenchTarget, I2cBenchTarget, I2cDevices
 from hal.camera_stream import StreamCamera, StreamCameraSettings
 from hal.interfaces import Camera, Clock, Hal
 from hal.lidarlite import LidarLiteSettings, LidarLiteV3

@@ -31,11 +31,16 @@ so the two directions are not alike:
 
 Residuals (observation minus the stamping mapping) and skew are exposed in ``ClockStats`` for
 the watchdog.
+
+``FifoTimestamper`` puts a mapper to work for a device with no clock at all, whose samples wait
+in a FIFO: it makes the observations from the reads and counts the samples.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from typing import NamedTuple
 
 from hal.types import ClockStats
 
@@ -190,3 +195,103 @@ class ClockMapper:
         slope = min(1.0 + self._max_skew, max(1.0 - self._max_skew, (y2 - y1) / (x2 - x1)))
         x_last = float(pts[-1][0] - dx0)
         return hy0 + y1 + slope * (x_last - x1), slope
+
+
+class FifoStamps(NamedTuple):
+    first: int  # the device sample counter of the oldest sample read
+    t_ns: list[int]  # host time of each sample, oldest first
+    lost: int  # samples the counter skipped since the last read (popped by a failed read)
+
+
+class FifoTimestamper:
+    """Host times for samples read in batches from the FIFO of a device that has no clock of
+    its own, only a nominal sample rate (an MPU-6050's).
+
+    Device time is the driver's sample counter times the nominal period. Each read gives one
+    observation: the newest sample was measured at most one period before the FIFO count
+    latched, at ``t_read_end_ns + latency_ns`` less one period per sample left in the FIFO. The
+    ``ClockMapper`` fits offset and skew to the lower envelope and every sample is stamped
+    through it. It is fed the lowest observation of each ``block_ns`` block (relative to the
+    current mapping), so its window spans seconds at little cost; any observation bounds the
+    truth from above, so the choice is safe.
+
+    After ``resync()`` (a FIFO reset or a failed read that may have popped samples) the counter
+    is re-derived from the observation against the last stamp, so lost samples show as a gap.
+    """
+
+    def __init__(self, period_nom_ns: float, window: int = 128, block_ns: int = 32_000_000,
+                 latency_ns: int = 0) -> None:
+        self.period_nom_ns = period_nom_ns
+        self.mapper = ClockMapper(window=window)
+        self._block_ns = block_ns
+        self._latency_ns = latency_ns
+        self._blk: tuple[int, int] | None = None
+        self._blk_key = 0
+        self._blk_start = 0
+        self._next_counter = 0
+        self._resync = True
+        self._have_counter = False
+        self._last_host = 0
+
+    @property
+    def stats(self) -> ClockStats:
+        return self.mapper.stats
+
+    def period_host_ns(self) -> float:
+        """The sample period on the host clock, by the current skew estimate."""
+        return self.period_nom_ns * (1.0 + self.mapper.stats.skew_ppm * 1e-6)
+
+    def reset(self) -> None:
+        """Forget the mapping and the counter (the device was (re)opened)."""
+        self.mapper.reset()
+        self._blk = None
+        self._have_counter = False
+
+    def resync(self) -> None:
+        """The next read may not follow on from the last one: re-derive the counter."""
+        self._resync = True
+
+    def stamp(self, k: int, remaining: int, t_read_end_ns: int, now_ns: int) -> FifoStamps:
+        """Stamp ``k`` samples just read (``k`` >= 1), ``remaining`` left in the FIFO, the read
+        finished at ``t_read_end_ns``; ``now_ns`` is the poll's time (for the blocks)."""
+        period = self.period_host_ns()
+        # An upper bound of the newest sample's time: the count latched before the read
+        # finished (not before it started: a preemption in between would put samples that
+        # arrived meanwhile in ``remaining``, and pull the bound below the truth, which a
+        # lower-envelope fit then keeps for its whole window).
+        t_obs = t_read_end_ns + self._latency_ns - round(remaining * period)
+        lost = 0
+        if self._resync and self._have_counter:
+            # t_obs lies within one period after the newest sample's true time: floor, with a
+            # little slack for the mapping's own error.
+            est = self._next_counter - 1 + math.floor((t_obs - self._last_host) / period + 0.1)
+            newest = max(self._next_counter + k - 1, est)
+            lost = newest - (k - 1) - self._next_counter
+        elif self._resync:
+            newest = k - 1
+        else:
+            newest = self._next_counter + k - 1
+        self._resync = False
+        self._have_counter = True
+        pn = self.period_nom_ns
+        self._observe(round(newest * pn), t_obs, now_ns)
+        first = newest - k + 1
+        self._next_counter = newest + 1
+        to_host = self.mapper.to_host
+        t_ns = [to_host(round(c * pn)) for c in range(first, newest + 1)]
+        self._last_host = t_ns[-1]
+        return FifoStamps(first, t_ns, lost)
+
+    def _observe(self, dev: int, host: int, now: int) -> None:
+        mapper = self.mapper
+        if not mapper.valid:
+            mapper.observe(dev, host)
+            self._blk_start = now
+            return
+        key = host - mapper.to_host(dev)
+        if self._blk is None or key < self._blk_key:
+            self._blk, self._blk_key = (dev, host), key
+        if now - self._blk_start >= self._block_ns:
+            mapper.observe(*self._blk)
+            self._blk = None
+            self._blk_start = now

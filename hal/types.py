@@ -11,7 +11,7 @@ control cycle creates thousands of them a second and only reads them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 import numpy as np
@@ -67,6 +67,18 @@ class ClockStats:
 
 
 @dataclass(slots=True)
+class DriverCounters:
+    """A driver's own counters beyond DeviceHealth's common ones. Each driver subclasses it with
+    named, typed fields (``hal.i2c_device.I2cCounters``, ``hal.mpu6050.Mpu6050Counters``...):
+    code that knows the driver reads the fields, tools that do not print ``figures()``."""
+
+    def figures(self) -> dict[str, float]:
+        """Every counter as a number (ints stay ints, a flag is 0 or 1), by field name."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: int(v) if isinstance(v, bool) else v for k, v in values.items()}
+
+
+@dataclass(slots=True)
 class DeviceHealth:
     """Counters a driver owns and the watchdog reads. Monotonic except ``last_error``."""
 
@@ -80,7 +92,7 @@ class DeviceHealth:
     connected: bool = True
     last_error: str = ""
     clock: ClockStats | None = None
-    extra: dict[str, float] = field(default_factory=dict)
+    counters: DriverCounters | None = None  # the driver's own, typed (same object, live)
 
     def note_error(self, what: str) -> None:
         self.errors += 1

@@ -10,6 +10,10 @@ the time. So nothing is trusted on one reading: the frame buffer stays frozen un
 every chunk and the frame length are read until two readings agree (``verify_reads``). The
 frame length is bounded by the image size and must match the JPEG's own markers. One capture,
 freeze to resume, never outlasts ``capture_timeout_s``, and resume is sent on every path.
+
+Longer than the ~400-line guide on purpose: one chip, one file (DESIGN.md, as its emulator): the
+protocol constants, the JPEG checks the camera's lack of a CRC makes necessary, and the capture
+state machine; the thread and port plumbing are in ``hal.serial_reader``.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from typing import Literal, TypeVar
 import numpy as np
 from PIL import Image
 
-from hal.camera_stream import (
+from hal.interfaces import Clock
+from hal.serial_reader import (
     SERIAL_ERRORS,
     Backoff,
     CameraThread,
@@ -35,9 +40,8 @@ from hal.camera_stream import (
     open_port,
     wire_time_ns,
 )
-from hal.interfaces import Clock
 from hal.tomlschema import rng
-from hal.types import DeviceHealth, Frame
+from hal.types import DeviceHealth, DriverCounters, Frame
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +265,20 @@ def decode_jpeg(data: bytes, width: int, height: int) -> np.ndarray | None:
     return np.asarray(gray, dtype=np.uint8)
 
 
+@dataclass(slots=True)
+class Vc0706Counters(DriverCounters):
+    """The driver's counters as of the last health()."""
+
+    retries: int = 0  # commands and chunks sent again after a bad or missing reply
+    chunk_retries: int = 0
+    garbage_bytes: int = 0
+    mismatches: int = 0  # readings that disagreed with the earlier ones
+    capture_timeouts: int = 0
+    resume_failures: int = 0
+    baud: int = 0  # the line rate in use
+    dropped: int = 0  # frames the queue dropped (the loop drained too late)
+
+
 class Vc0706Camera(CameraThread):
     """hal.interfaces.Camera for a VC0706 on a serial port."""
 
@@ -283,7 +301,8 @@ class Vc0706Camera(CameraThread):
         self._port: SerialPort | None = None
         self._line_baud = s.baud
         self._queue = FrameQueue(s.queue_len)
-        self._health = DeviceHealth(connected=False)
+        self.counters = Vc0706Counters()
+        self._health = DeviceHealth(connected=False, counters=self.counters)
         self._init_thread()
         self._seq = 0
         self._ever_connected = False
@@ -303,12 +322,11 @@ class Vc0706Camera(CameraThread):
     def health(self) -> DeviceHealth:
         h = self._health
         h.overflows = self._queue.dropped
-        h.extra.update(
-            retries=self.retries + self.chunk_retries, chunk_retries=self.chunk_retries,
-            garbage_bytes=self.garbage_bytes, mismatches=self.mismatches,
-            capture_timeouts=self.capture_timeouts, resume_failures=self.resume_failures,
-            baud=self._line_baud, dropped=self._queue.dropped,
-        )
+        c = self.counters
+        c.retries, c.chunk_retries = self.retries + self.chunk_retries, self.chunk_retries
+        c.garbage_bytes, c.mismatches = self.garbage_bytes, self.mismatches
+        c.capture_timeouts, c.resume_failures = self.capture_timeouts, self.resume_failures
+        c.baud, c.dropped = self._line_baud, self._queue.dropped
         return h
 
     # --- byte level -----------------------------------------------------------------------

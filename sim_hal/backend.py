@@ -29,6 +29,7 @@ from sim_hal.sensors import (
     SimRangefinder,
 )
 from sim_hal.world import GRAVITY, VehicleParams, World
+from sim_hal.world_settings import WorldParts, WorldSettings, build_world_parts
 
 T0_NS = 1_000_000_000  # sim time starts at 1 s, so nothing can assume t == 0 means "unset"
 
@@ -96,35 +97,60 @@ class WorldTruth:
         return {}  # the lockstep sensors stamp from their models (sim_hal/sensors.py)
 
 
-def make_renderer(settings: SimSettings, seed: int) -> tuple[
-        Callable[[tuple[float, float, float], npt.NDArray[np.float64]], npt.NDArray[np.uint8]],
-        float]:
+Renderer = Callable[[tuple[float, float, float], npt.NDArray[np.float64]],
+                    npt.NDArray[np.uint8]]
+
+
+def scene_renderer(parts: WorldParts | None, depth_step_px: int, seed: int, texel_m: float,
+                   width: int, height: int, hfov_deg: float) -> tuple[Renderer, float]:
+    """The camera's renderer: the flat plane's (as before) unless the world has terrain or a
+    varying ground, then the height field's with parallax. Returns it and the focal length."""
     from sim_hal.render import GroundTexture, PinholeCamera, render
 
+    texture = GroundTexture(seed=seed, texel_m=texel_m)
+    pinhole = PinholeCamera(width=width, height=height, hfov_deg=hfov_deg)
+    buf = np.empty((height, width), dtype=np.uint8)
+    if parts is None or parts.surface is None:
+        def draw(pos: tuple[float, float, float], r_wb: npt.NDArray[np.float64]
+                 ) -> npt.NDArray[np.uint8]:
+            # a fresh array per frame: frames are queued and must not share a buffer
+            return render(texture, pinhole, pos, r_wb, out=buf).copy()
+
+        return draw, pinhole.focal_px
+
+    from sim_hal.render_terrain import TerrainScene
+
+    scene = TerrainScene(parts.surface.field, parts.surface, pinhole, depth_step_px)
+
+    def draw_scene(pos: tuple[float, float, float], r_wb: npt.NDArray[np.float64]
+                   ) -> npt.NDArray[np.uint8]:
+        return scene.render(texture, pos, r_wb, out=buf).copy()
+
+    return draw_scene, pinhole.focal_px
+
+
+def make_renderer(settings: SimSettings, seed: int, parts: WorldParts | None = None,
+                  depth_step_px: int = 2) -> tuple[Renderer, float]:
     cam = settings.camera
-    texture = GroundTexture(seed=seed, texel_m=cam.texel_m)
-    pinhole = PinholeCamera(width=cam.width, height=cam.height, hfov_deg=cam.hfov_deg)
-    buf = np.empty((cam.height, cam.width), dtype=np.uint8)
-
-    def draw(pos: tuple[float, float, float], r_wb: npt.NDArray[np.float64]
-             ) -> npt.NDArray[np.uint8]:
-        # a fresh array per frame: frames are queued and must not share a buffer
-        return render(texture, pinhole, pos, r_wb, out=buf).copy()
-
-    return draw, pinhole.focal_px
+    return scene_renderer(parts, depth_step_px, seed, cam.texel_m, cam.width, cam.height,
+                          cam.hfov_deg)
 
 
-def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int) -> Hal:
-    world = World(settings.vehicle, GRAVITY[planet], t0_ns=T0_NS)
+def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int,
+              world_settings: WorldSettings | None = None) -> Hal:
+    ws = world_settings or WorldSettings()
+    parts = build_world_parts(ws, seed, T0_NS)
+    world = World(settings.vehicle, GRAVITY[planet], t0_ns=T0_NS, wind=parts.wind,
+                  terrain=parts.terrain)
     clock = SimClock(world, settings.step_us * 1000, settings.realtime)
     rng_ = np.random.default_rng(seed)
     # independent streams per device, so adding a sample to one never shifts another's noise
     streams = [Noise(np.random.default_rng(s)) for s in rng_.integers(0, 2**63, size=4)]
-    renderer, focal = make_renderer(settings, seed)
+    renderer, focal = make_renderer(settings, seed, parts, ws.depth_step_px)
     imu = SimImu(world, settings.imu, faults, streams[0], clock.consume)
     alt = SimRangefinder(world, settings.altimeter, faults, streams[1])
     camera = SimCamera(world, settings.camera, faults, streams[2], renderer, focal)
-    motors = SimActuators(world, faults)
+    motors = SimActuators(world)
     clock.tickers = [imu, alt, camera]
     return Hal(backend="sim", clock=clock, imu=imu, rangefinder=alt, camera=camera,
                actuators=motors, truth=WorldTruth(world), realtime=settings.realtime)

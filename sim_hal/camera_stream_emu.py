@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hal.camera_stream import HEADER_LEN, encode_frame
-from sim_hal.camera_emulator import (
+from sim_hal.camera_emu_base import (
     CameraFaults,
     DeviceClock,
     EmulatorThread,

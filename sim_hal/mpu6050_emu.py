@@ -41,6 +41,9 @@ FIFO_OFLOW_INT is set if enabled; reading an empty FIFO repeats the last byte re
 USER_CTRL FIFO_RESET only acts while USER_CTRL FIFO_EN is 0. The register pointer does not
 advance past FIFO_R_W in a burst, so one burst from FIFO_COUNT_H reads the count and then
 FIFO data (the behaviour PX4's InvenSense drivers rely on).
+
+Longer than the ~400-line guide on purpose: one chip, one file (like its driver): this
+description, the register map as named constants, and one model of the signal path and FIFO.
 """
 
 from __future__ import annotations

@@ -25,7 +25,24 @@ from hal.types import (
     ImuSample,
     RangeSample,
 )
-from sim_hal.faults import FaultSet
+from sim_hal.faults import (
+    AltimeterInvalid,
+    AltimeterStall,
+    CameraBurstDrop,
+    CameraClockSkew,
+    CameraDisconnect,
+    CameraDrop,
+    CameraLatency,
+    CameraStall,
+    CameraStampShift,
+    FaultSet,
+    ImuBusErrors,
+    ImuFifoOverflow,
+    ImuNan,
+    ImuStall,
+    LoopDelay,
+    LoopHang,
+)
 from sim_hal.world import World
 
 OBSERVE_EVERY = 25
@@ -137,8 +154,8 @@ class SimImu(_Timed):
         if self._next_ns > t1:
             return
         w = self.world
-        stalled = self.faults.active("imu.stall", t1) is not None
-        nan = self.faults.active("imu.nan", t1) is not None
+        stalled = self.faults.active(ImuStall, t1) is not None
+        nan = self.faults.active(ImuNan, t1) is not None
         an, gn = self.m.accel_noise_mps2, self.m.gyro_noise_rps
         n = self.noise
         while self._next_ns <= t1:
@@ -162,22 +179,22 @@ class SimImu(_Timed):
 
     def poll(self) -> list[ImuSample]:
         now = self.world.t_ns
-        delay = self.faults.active("loop.delay", now)
+        delay = self.faults.active(LoopDelay, now)
         if delay is not None:
-            self._consume(int(delay["delay_ms"] * 1e6))
+            self._consume(int(delay.params.delay_ms * 1e6))
             now = self.world.t_ns
-        hang = self.faults.active("loop.hang", now)
+        hang = self.faults.active(LoopHang, now)
         if hang is not None and id(hang) not in self._hung:
             # A call that does not come back (a wedged bus driver): real time passes.
             self._hung.add(id(hang))
-            time.sleep(hang["hang_s"])
+            time.sleep(hang.params.hang_s)
         h = self._health
-        bus = self.faults.active("imu.bus_errors", now)
-        if bus is not None and self.noise.uniform() < bus["rate"]:
+        bus = self.faults.active(ImuBusErrors, now)
+        if bus is not None and self.noise.uniform() < bus.params.rate:
             h.note_error("EIO (errno 5) reading FIFO_COUNT")
             return []
-        ovf = self.faults.active("imu.fifo_overflow", now)
-        if ovf is not None and now - self._last_overflow_ns >= ovf["interval_s"] * NS_PER_S:
+        ovf = self.faults.active(ImuFifoOverflow, now)
+        if ovf is not None and now - self._last_overflow_ns >= ovf.params.interval_s * NS_PER_S:
             self._last_overflow_ns = now
             h.overflows += 1
             h.resets += 1
@@ -225,14 +242,19 @@ class SimRangefinder(_Timed):
         while self._next_ns <= t1:
             t = int(self._next_ns)
             self._next_ns += self._period
-            if self.faults.active("altimeter.stall", t) is not None:
+            if self.faults.active(AltimeterStall, t) is not None:
                 continue
             self._seq += 1
             cos_tilt = w.r[8]
-            if self.faults.active("altimeter.invalid", t) is not None or cos_tilt < 0.5:
+            if self.faults.active(AltimeterInvalid, t) is not None or cos_tilt < 0.5:
                 d, ok = float("nan"), False
             else:
-                d = -w.pos[2] / cos_tilt + m.noise_m * self.noise()
+                if w.terrain is None:
+                    d = -w.pos[2] / cos_tilt + m.noise_m * self.noise()
+                else:  # along the body z axis (the column (r02, r12, r22)) to the terrain
+                    r, pos = w.r, w.pos
+                    d = w.terrain.range_along(pos[0], pos[1], pos[2], r[2], r[5], r[8],
+                                              m.max_m + 1.0) + m.noise_m * self.noise()
                 ok = m.min_m <= d <= m.max_m
                 if not ok:
                     d = float("nan")
@@ -286,12 +308,12 @@ class SimCamera(_Timed):
         return self._anchor_t + (cam - self._anchor_cam) / self._rate
 
     def _apply_skew_faults(self, t: int) -> None:
-        for i, f in enumerate(self.faults.of_kind("camera.clock_skew")):
+        for i, f in enumerate(self.faults.of_kind(CameraClockSkew)):
             if i not in self._skew_applied and f.at_ns <= t:
                 self._skew_applied.add(i)
                 cam_now = self._anchor_cam + (f.at_ns - self._anchor_t) * self._rate
                 self._anchor_t, self._anchor_cam = f.at_ns, cam_now
-                self._rate += f["ppm"] * 1e-6
+                self._rate += f.params.ppm * 1e-6
 
     def tick(self, t0: int, t1: int) -> None:
         self._apply_skew_faults(t1)
@@ -305,21 +327,21 @@ class SimCamera(_Timed):
 
     def _capture(self, t: int, cam_t: float) -> None:
         fs = self.faults
-        if fs.active("camera.stall", t) is not None:
+        if fs.active(CameraStall, t) is not None:
             return  # no exposure, no sequence number: the camera is stuck
-        if fs.active("camera.disconnect", t) is not None:
+        if fs.active(CameraDisconnect, t) is not None:
             return
         self._seq += 1
-        for i, f in enumerate(fs.of_kind("camera.drop")):
-            if i not in self._drops_done and f.at_ns <= t:
+        for i, drop in enumerate(fs.of_kind(CameraDrop)):
+            if i not in self._drops_done and drop.at_ns <= t:
                 self._drops_done.add(i)
-                self._drop_left += int(f["count"])
+                self._drop_left += drop.params.count
         if self._drop_left > 0:
             self._drop_left -= 1
             self._health.lost += 1  # the driver sees it later as a sequence gap
             return
-        burst = fs.active("camera.burst_drop", t)
-        if burst is not None and self.noise.uniform() < burst["drop_prob"]:
+        burst = fs.active(CameraBurstDrop, t)
+        if burst is not None and self.noise.uniform() < burst.params.drop_prob:
             return
         w = self.world
         dt = (t - w.t_ns) / NS_PER_S
@@ -327,19 +349,19 @@ class SimCamera(_Timed):
         r = np.array(w.r, dtype=np.float64).reshape(3, 3)
         image = self.render(pos, r)
         stamp = cam_t
-        for f in fs.of_kind("camera.stamp_shift"):
-            if f.active(t):
-                stamp += f["shift_s"] * NS_PER_S
+        for shift in fs.of_kind(CameraStampShift):
+            if shift.active(t):
+                stamp += shift.params.shift_s * NS_PER_S
         lat = self._latency_ns + int(self.m.latency_jitter_ms * 1e6 * self.noise.uniform())
-        extra = fs.active("camera.latency", t)
+        extra = fs.active(CameraLatency, t)
         if extra is not None:
-            lat += int(extra["extra_s"] * NS_PER_S)
+            lat += int(extra.params.extra_s * NS_PER_S)
         frame = Frame(t, self._seq, t + lat, image, int(stamp), int(self.m.exposure_ms * 1e6))
         self._pending.append((t + lat, frame))
 
     def poll(self) -> list[Frame]:
         now = self.world.t_ns
-        down = self.faults.active("camera.disconnect", now) is not None
+        down = self.faults.active(CameraDisconnect, now) is not None
         if down == self._health.connected:  # a change: count it as a driver would
             self._health.connected = not down
             if down:
@@ -371,10 +393,9 @@ class SimCamera(_Timed):
 
 
 class SimActuators(_Timed):
-    def __init__(self, world: World, faults: FaultSet, name: str = "motors") -> None:
+    def __init__(self, world: World, name: str = "motors") -> None:
         super().__init__(name)
         self.world = world
-        self.faults = faults
         self.motor_count = len(world.cmd)
         self.armed = False
         self.last: tuple[float, ...] = (0.0,) * self.motor_count
@@ -385,11 +406,6 @@ class SimActuators(_Timed):
             self.disarm()
             return
         motors = list(cmd.motors)
-        loss = self.faults.active("motor.loss", self.world.t_ns)
-        if loss is not None:
-            i = int(loss["motor"]) - 1
-            if i < len(motors):
-                motors[i] *= loss["efficiency"]
         self.last = tuple(motors)
         self.world.set_motor_commands(motors)
 

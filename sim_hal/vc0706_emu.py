@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from sim_hal.camera_emulator import (
+from sim_hal.camera_emu_base import (
     CameraFaults,
     EmulatorThread,
     FrameSource,

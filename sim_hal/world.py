@@ -1,4 +1,4 @@
-"""Rigid-body 6-DOF quadrotor in a flat world (NED world, FRD body, SI units).
+"""Rigid-body 6-DOF quadrotor over the ground (NED world, FRD body, SI units).
 
 Plain-float Python on purpose: the world steps at 1 kHz and numpy's per-call overhead on
 3-vectors would cost more than the arithmetic. Semi-implicit Euler; quaternion attitude.
@@ -7,16 +7,28 @@ Motor i sits at (x_i, y_i) in the body frame; its thrust T_i acts along body -z,
 roll torque -y_i*T_i and a pitch torque x_i*T_i; its drag reaction gives yaw torque
 spin_i * yaw_moment_m * T_i. Commands are normalised thrust (0..1 of the motor's maximum),
 tracked with a first-order lag.
+
+The air: drag acts on the velocity relative to the air, ``v - wind`` (``sim_hal.wind``; no wind
+object: still air). The ground: the plane z = 0 (up to the gear), or a height field
+(``sim_hal.terrain``): contact is the gear reaching the terrain under the vehicle while moving
+into it; a touchdown is judged by speed and by the vehicle's tilt from gravity, as on flat
+ground, and the vehicle then rests on the plane through its four feet (tipping over if that
+plane is steeper than ``crash_tilt_deg``).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from hal.geometry import quat_to_euler, quat_to_matrix
+from hal.geometry import euler_to_quat, quat_to_euler, quat_to_matrix
 from hal.tomlschema import rng
 from hal.types import NS_PER_S, TruthState
+
+if TYPE_CHECKING:
+    from sim_hal.terrain import HeightField
+    from sim_hal.wind import Wind
 
 GRAVITY = {"mars": 3.71, "earth": 9.81}
 
@@ -44,8 +56,13 @@ class VehicleParams:
 
 
 class World:
-    def __init__(self, params: VehicleParams, gravity: float, t0_ns: int = 0) -> None:
+    def __init__(self, params: VehicleParams, gravity: float, t0_ns: int = 0,
+                 wind: Wind | None = None, terrain: HeightField | None = None) -> None:
         self.p = params
+        self.wind = wind
+        self.terrain = terrain
+        self.wind_ned = (0.0, 0.0, 0.0)  # the wind of the last step
+        self._rest_q: list[float] | None = None  # attitude resting on terrain, None: level
         self.g = gravity
         self.t_ns = t0_ns
         n = len(QUAD_X_POSITIONS)
@@ -56,7 +73,8 @@ class World:
         self.cmd = [0.0] * n
         self.thrust = [0.0] * n
         # state
-        self.pos = [0.0, 0.0, -params.gear_height_m]
+        h0 = terrain.height(0.0, 0.0) if terrain is not None else 0.0
+        self.pos = [0.0, 0.0, -params.gear_height_m - h0]
         self.vel = [0.0, 0.0, 0.0]
         self.q = [1.0, 0.0, 0.0, 0.0]  # w, x, y, z; body -> world
         self.omega = [0.0, 0.0, 0.0]  # body rates
@@ -133,11 +151,21 @@ class World:
         r = self.r
         m = p.mass_kg
         vx, vy, vz = self.vel
-        speed = math.sqrt(vx * vx + vy * vy + vz * vz)
+        ux, uy, uz = vx, vy, vz  # air-relative velocity
+        if self.wind is not None:
+            # height above ground for the turbulence scales, looked up only when they are used
+            h = -self.pos[2]
+            if self.terrain is not None and self.wind.turbulence_due(self.t_ns):
+                h -= self.terrain.height(self.pos[0], self.pos[1])
+            wn, we, wd = self.wind.velocity(self.t_ns, h, vx, vy, vz)
+            self.wind_ned = (wn, we, wd)
+            if not self.on_ground:  # on the ground, friction holds the vehicle
+                ux, uy, uz = vx - wn, vy - we, vz - wd
+        speed = math.sqrt(ux * ux + uy * uy + uz * uz)
         kd = p.drag_linear + p.drag_quadratic * speed
-        ax = (-r[2] * total - kd * vx) / m
-        ay = (-r[5] * total - kd * vy) / m
-        az = (-r[8] * total - kd * vz) / m + self.g
+        ax = (-r[2] * total - kd * ux) / m
+        ay = (-r[5] * total - kd * uy) / m
+        az = (-r[8] * total - kd * uz) / m + self.g
 
         if self.on_ground:
             if az < 0.0:  # net lift: leave the ground
@@ -147,7 +175,8 @@ class World:
                 self.accel = [0.0, 0.0, 0.0]
                 self.vel = [0.0, 0.0, 0.0]
                 self.omega = [0.0, 0.0, 0.0]
-                self._level_keep_yaw()
+                if self._rest_q is None:
+                    self._level_keep_yaw()
                 return
 
         self.accel = [ax, ay, az]
@@ -182,15 +211,27 @@ class World:
         tilt_deg = math.degrees(self.tilt_rad())
         if tilt_deg > self.max_tilt_deg:
             self.max_tilt_deg = tilt_deg
-        if self.pos[2] >= -p.gear_height_m and vz >= 0.0:
-            self._touchdown(math.sqrt(vx * vx + vy * vy + vz * vz), tilt_deg, dt)
+        terrain = self.terrain
+        if terrain is None:
+            if self.pos[2] >= -p.gear_height_m and vz >= 0.0:
+                self._touchdown(math.sqrt(vx * vx + vy * vy + vz * vz), tilt_deg, dt,
+                                -p.gear_height_m)
+        elif self.pos[2] >= -p.gear_height_m - terrain.ceiling(self.pos[0], self.pos[1]):
+            n, e = self.pos[0], self.pos[1]  # low enough to touch: look closer
+            ground_z = -p.gear_height_m - terrain.height(n, e)
+            if self.pos[2] >= ground_z:
+                gn, ge = terrain.gradient(n, e)
+                # moving into the surface: against its upward normal (-gn, -ge, 1) (N, E, up)
+                if -gn * vx - ge * vy - vz <= 0.0:
+                    self._touchdown(math.sqrt(vx * vx + vy * vy + vz * vz), tilt_deg, dt,
+                                    ground_z)
 
-    def _touchdown(self, speed: float, tilt_deg: float, dt: float) -> None:
+    def _touchdown(self, speed: float, tilt_deg: float, dt: float, ground_z: float) -> None:
         p = self.p
         self.touchdowns += 1
         self.touchdown_speed = max(self.touchdown_speed, speed)  # the hardest one counts
         self.touchdown_tilt_deg = max(self.touchdown_tilt_deg, tilt_deg)
-        self.pos[2] = -p.gear_height_m
+        self.pos[2] = ground_z
         if speed > p.crash_speed_mps:
             self.crashed = True
             self.crash_reason = f"touchdown at {speed:.1f} m/s"
@@ -204,7 +245,46 @@ class World:
         self.vel = [0.0, 0.0, 0.0]
         self.omega = [0.0, 0.0, 0.0]
         if not self.crashed:
-            self._level_keep_yaw()
+            if self.terrain is None:
+                self._level_keep_yaw()
+            else:
+                self._rest_on_terrain()
+
+    def _rest_on_terrain(self) -> None:
+        """Settle on the least-squares plane through the four feet (under the motors)."""
+        terrain = self.terrain
+        assert terrain is not None
+        p = self.p
+        _, _, yaw = self.euler()
+        cy, sy = math.cos(yaw), math.sin(yaw)
+        n0, e0 = self.pos[0], self.pos[1]
+        sum_hn = sum_he = sum_nn = sum_ee = sum_h = 0.0
+        for x, y in self.motor_xy:
+            dn, de = cy * x - sy * y, sy * x + cy * y
+            h = terrain.height(n0 + dn, e0 + de)
+            sum_hn += h * dn
+            sum_he += h * de
+            sum_nn += dn * dn
+            sum_ee += de * de
+            sum_h += h
+        # a square of feet: the plane's slopes decouple (sum dn = sum de = sum dn de = 0)
+        b, c = sum_hn / sum_nn, sum_he / sum_ee
+        lift = max(sum_h / len(self.motor_xy), terrain.height(n0, e0))
+        self.pos[2] = -p.gear_height_m - lift
+        slope_deg = math.degrees(math.atan(math.hypot(b, c)))
+        if slope_deg > p.crash_tilt_deg:
+            self.crashed = True
+            self.crash_reason = f"tipped over on {slope_deg:.0f} deg ground"
+            return
+        # body z (down) along the plane's downward normal (b, c, 1)/k in NED, yaw kept
+        k = math.sqrt(1.0 + b * b + c * c)
+        zx, zy, zz = b / k, c / k, 1.0 / k
+        zx_y, zy_y = cy * zx + sy * zy, -sy * zx + cy * zy
+        roll = math.asin(max(-1.0, min(1.0, -zy_y)))
+        pitch = math.atan2(zx_y, zz)
+        self._rest_q = list(euler_to_quat(roll, pitch, yaw))
+        self.q = list(self._rest_q)
+        self._update_r()
 
     def _level_keep_yaw(self) -> None:
         _, _, yaw = self.euler()

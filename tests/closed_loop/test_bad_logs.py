@@ -36,7 +36,7 @@ REPLAY_INFO = ("imu_rate_hz", "camera_rate_hz", "camera_width", "camera_height",
                "camera_focal_px", "gravity", "config_json", "plan_json")
 
 
-# -- the ULog framing, walked independently of firmware.ulog_reader --------------------------
+# -- the ULog framing, walked independently of the reader under test -------------------------
 @dataclass
 class Msg:
     kind: str  # one letter: 'F', 'I', 'A', 'D', ...
@@ -468,18 +468,19 @@ def test_imu_values_no_sensor_delivers_stop_replay(
 
 
 RECORD_FIELD_DAMAGE = [
-    # (topic, field as logged, as damaged, problem named): replay, then log info
-    ("contingency", "int8_t tripped", "int8_t[2] tripped",
-     "contingency.tripped: int8[2], expected one", "contingency.tripped: int8[2]"),
-    ("contingency", "int8_t tripped", "float tripped",
-     "contingency.tripped: float32, expected one signed integer per record",
-     "contingency.tripped: float32, expected one integer per record"),
-    ("vehicle_state", "uint8_t mode", "uint8_t[2] mode", None,
-     "vehicle_state.mode: uint8[2], expected one integer per record"),
-    ("vehicle_state", "uint8_t mode", "double mode", None,
-     "vehicle_state.mode: float64, expected one integer per record"),
-    ("sensor_imu", "double[3] accel_mps2", "double[2] accel_mps2",
-     "sensor_imu.accel_mps2: float64[2], expected 3 numbers per record", None),
+    # (topic, field as logged, as damaged to a field of the same size, problem named): replay,
+    # then log info
+    ("contingency", "int8_t tripped", "int8_t[1] tripped",
+     "contingency.tripped: int8[1], expected one", "contingency.tripped: int8[1]"),
+    ("contingency", "int8_t tripped", "char tripped",
+     "contingency.tripped: |S1, expected one signed integer per record",
+     "contingency.tripped: |S1, expected one integer per record"),
+    ("vehicle_state", "uint8_t mode", "uint8_t[1] mode", None,
+     "vehicle_state.mode: uint8[1], expected one integer per record"),
+    ("vehicle_state", "uint8_t mode", "char mode", None,
+     "vehicle_state.mode: |S1, expected one integer per record"),
+    ("sensor_imu", "double[3] accel_mps2", "float[6] accel_mps2",
+     "sensor_imu.accel_mps2: float32[6], expected 3 numbers per record", None),
     ("sensor_imu", "uint32_t seq", "float seq",
      "sensor_imu.seq: float32, expected one integer per record", None),
     ("cycle_inputs", "uint32_t cycle", "uint32_t cycel",
@@ -508,6 +509,19 @@ def test_a_field_of_another_type_is_named(
     assert run("log", "csv", "-o", tmp_path / "csv", path).code == 0  # csv takes any field
 
 
+@pytest.mark.parametrize("new", ["float tripped", "int8_t[2] tripped"])
+def test_records_that_no_longer_fit_their_format_are_counted_not_read(
+        new: str, short_log: bytes, write: Callable[[bytes], Path], tmp_path: Path) -> None:
+    """A format whose records are of another size: pyulog skips them, the tools say so."""
+    path = write(edit(short_log, retype_field("contingency", "int8_t tripped", new)))
+    assert_refused(run("replay", path), path, "contingency: no records for")
+    r = run("log", "info", path)
+    assert r.code == 0 and "undecodable messages" in r.out, r
+    topics = [line.split()[0] for line in r.out.split("\ntopics", 1)[1].split("\nevents")[0]
+              .splitlines()[1:]]
+    assert "contingency_thresholds" in topics and "contingency" not in topics
+
+
 # -- truncation --------------------------------------------------------------------------------
 def test_truncation_at_every_message_boundary_of_the_first_4k(
         short_log: bytes, tmp_path: Path) -> None:
@@ -531,10 +545,13 @@ PLOT_DAMAGE = [
     # (what, damage, problem named; None: the plot is drawn)
     ("a '$' in an event (mathtext)", add_event("cost $x^{$ and $\\frac$"), None),
     ("a '$' in the title", set_info("scenario", "char[7]", b"$\\frac$"), None),
-    ("position of 2", retype_field("vehicle_state", "double[3] position", "double[2] position"),
-     "vehicle_state.position: float64[2], expected an array of 3 numbers per record"),
-    ("truth position of 2", retype_field("truth", "double[3] position", "double[2] position"),
-     "truth.position: float64[2], expected an array of 3 numbers"),
+    ("position as text", retype_field("vehicle_state", "double[3] position", "char[24] position"),
+     "vehicle_state.position: |S24, expected an array of 3 numbers per record"),
+    ("truth position as integers",
+     retype_field("truth", "double[3] position", "int64_t[3] position"),
+     None),  # integers are numbers
+    ("truth position as text", retype_field("truth", "double[3] position", "char[24] position"),
+     "truth.position: |S24, expected an array of 3 numbers"),
     ("latency as text", retype_field("camera_frame", "double latency_s", "char[8] latency_s"),
      "camera_frame.latency_s: |S8, expected one number per record"),
     ("no latency", retype_field("camera_frame", "double latency_s", "double latency_x"), None),

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import pyulog
 
-from app.boot import fly, prepare
+from app.boot import prepare
+from app.session import fly
+from firmware import log_topics as lt
 from firmware.config import load_config
-from firmware.recorder import FORMATS
-from firmware.replay import replay
+from ground.replay import replay
 from tests.conftest import ROOT, SCENARIOS
 
 
@@ -33,7 +34,10 @@ def test_pyulog_reads_every_topic_with_every_sample(flight6_log):
     path, result = flight6_log
     u = pyulog.ULog(str(path))
     counts = {d.name: len(d.data["timestamp"]) for d in u.data_list}
-    assert set(counts) == set(FORMATS)
+    assert set(counts) == {t.name for t in lt.TOPICS}
+    for topic in lt.TOPICS:  # every field of the schema, under its name
+        fields = {f for _, _, f in u.message_formats[topic.name].fields}
+        assert fields == {name for _, name in topic.fields}, topic.name
     hal, stats = result.hal, result.fsw.exec_stats
     assert counts["sensor_imu"] == hal.imu.health().samples
     assert counts["sensor_range"] == hal.rangefinder.health().samples
@@ -42,6 +46,13 @@ def test_pyulog_reads_every_topic_with_every_sample(flight6_log):
         assert counts[topic] == stats.cycles
     messages = [m.message for m in u.logged_messages]
     assert any(m.startswith("LAND_NOW: frame_interval") for m in messages)
+    # the event texts read as the schema says (the tools find LAND_NOW and the outcome so)
+    events = [lt.parse_event(m) for m in messages]
+    land_now = [e for e in events if e.kind == lt.EVENT_LAND_NOW]
+    assert [e.subject for e in land_now] == [result.summary.land_now_reason]
+    assert ">" in land_now[0].detail
+    modes = [e.subject for e in events if e.kind == lt.EVENT_MODE]
+    assert modes[-2:] == ["LAND_NOW", "LANDED"]
     assert u.msg_info_dict["scenario"] == "flight6"
     assert u.initial_parameters["loop.rate_hz"] == 500.0
     assert not u.dropouts
@@ -51,7 +62,7 @@ def test_replay_reproduces_the_land_now_cycle_exactly(flight6_log):
     path, result = flight6_log
     r = replay(path)
     assert r.logged is not None and r.reproduced
-    assert r.replayed is not None and r.replayed.check == result.summary["land_now_reason"]
+    assert r.replayed is not None and r.replayed.check == result.summary.land_now_reason
 
 
 def test_replay_with_thresholds_too_loose_shows_no_land_now(flight6_log, tmp_path):

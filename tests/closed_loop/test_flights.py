@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from app.boot import fly, prepare
+from app.boot import prepare
+from app.session import fly
+from app.summary import FlightSummary
 from firmware.contingency import TIMESTAMP_CHECKS
 from tests.conftest import ROOT, SCENARIOS
 
@@ -25,40 +27,42 @@ SUMMARY_FIELDS = [
 ]
 
 
-def summary(name: str, seed: int = 1, contingency: bool = True) -> dict[str, object]:
+def summary(name: str, seed: int = 1, contingency: bool = True) -> FlightSummary:
     return fly(prepare(None, SCENARIOS / f"{name}.toml", seed, contingency)).summary
 
 
-def assert_safe(s: dict[str, object]) -> None:
-    assert s["landed"] and not s["crashed"], s
-    assert float(s["touchdown_speed_mps"]) <= 1.0, s  # type: ignore[arg-type]
-    assert float(s["touchdown_tilt_deg"]) <= 10.0, s  # type: ignore[arg-type]
+def assert_safe(s: FlightSummary) -> None:
+    assert s.landed and not s.crashed, s
+    assert s.touchdown_speed_mps <= 1.0, s
+    assert s.touchdown_tilt_deg <= 10.0, s
 
 
 @pytest.mark.parametrize("name,seed", [("nominal_hover", 1), ("nominal_hover", 2),
                                        ("nominal_box", 3), ("nominal_flight6", 4)])
 def test_nominal_flights_land_on_target_without_land_now(name, seed):
     s = summary(name, seed)
-    assert not s["land_now"], s
+    assert not s.land_now, s
     assert_safe(s)
-    assert float(s["final_position_error_m"]) <= 2.0, s  # type: ignore[arg-type]
+    assert s.final_position_error_m <= 2.0, s
 
 
 def test_flight6_land_now_by_a_timestamp_check_and_lands_safely():
     s = summary("flight6")
-    assert s["land_now"] and s["land_now_reason"] in TIMESTAMP_CHECKS, s
-    assert 54.0 <= float(s["land_now_t_s"]) <= 55.0, s  # type: ignore[arg-type]
+    assert s.land_now and s.land_now_reason in TIMESTAMP_CHECKS, s
+    assert s.land_now_t_s is not None and 54.0 <= s.land_now_t_s <= 55.0, s
     assert_safe(s)
 
 
 def test_flight6_without_contingency_shows_the_hazard():
     guarded = summary("flight6")
     unguarded = summary("flight6", contingency=False)
-    assert not unguarded["land_now"]
+    assert not unguarded.land_now
     # the mis-stamped frames corrupt the velocity estimate far more when nobody stops it
-    assert unguarded["max_velocity_error_after_fault_mps"] > \
-        2 * guarded["max_velocity_error_after_fault_mps"]  # type: ignore[operator]
-    assert float(unguarded["max_velocity_error_after_fault_mps"]) > 1.5  # type: ignore[arg-type]
+    worst_unguarded = unguarded.max_velocity_error_after_fault_mps
+    worst_guarded = guarded.max_velocity_error_after_fault_mps
+    assert worst_unguarded is not None and worst_guarded is not None
+    assert worst_unguarded > 2 * worst_guarded
+    assert worst_unguarded > 1.5
 
 
 FAULTS = {
@@ -83,8 +87,9 @@ FAULTS = {
 @pytest.mark.parametrize("name", sorted(FAULTS))
 def test_every_fault_kind_trips_the_right_check_and_lands_safely(name):
     s = summary(name)
-    assert s["land_now_reason"] in FAULTS[name], s
-    latency = float(s["land_now_t_s"]) - float(s["first_fault_t_s"])  # type: ignore[arg-type]
+    assert s.land_now_reason in FAULTS[name], s
+    assert s.land_now_t_s is not None and s.first_fault_t_s is not None, s
+    latency = s.land_now_t_s - s.first_fault_t_s
     assert 0.0 <= latency < 1.5, s
     assert_safe(s)
 
@@ -101,13 +106,13 @@ def test_scenario_fault_kinds_are_all_exercised():
 
 
 def test_same_seed_same_summary_and_different_seed_differs():
-    a = summary("nominal_hover", 5)
-    b = summary("nominal_hover", 5)
+    a = summary("nominal_hover", 5).as_dict()
+    b = summary("nominal_hover", 5).as_dict()
     c = summary("nominal_hover", 6)
     for k in a:
         if k != "wall_s":
             assert a[k] == b[k], k
-    assert a["final_position_error_m"] != c["final_position_error_m"]
+    assert a["final_position_error_m"] != c.final_position_error_m
 
 
 def test_cli_writes_the_summary_json_and_exits_0(tmp_path: Path):

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 from pyulog import ULog
 
-from app.boot import PreflightRefused, build_backend, fly, prepare
+from app.boot import build_backend, prepare
+from app.preflight import PreflightRefused
+from app.session import fly
 from firmware.flight import FlightSoftware
 from tests.conftest import CONFIG, SCENARIOS
 
@@ -35,14 +37,18 @@ def test_preflight_refusal_closes_the_log_the_backend_and_the_signal_handlers(
     setup = prepare(CONFIG / "hil.toml", SCENARIOS / "nominal_hover.toml", 1)
     setup.preflight_s = 0.5
 
+    started: list[int] = []
+
     def blind_camera(fsw: FlightSoftware) -> None:
         fsw.hal.camera.poll = lambda: []  # type: ignore[method-assign]
+        fsw.hal.flight_started = started.append  # type: ignore[method-assign,assignment]
 
     before = _state()
     log_path = tmp_path / "refused.ulg"
     with pytest.raises(PreflightRefused, match="device camera"):
         fly(setup, hooks=blind_camera, log_path=log_path)
     _assert_left_nothing(before)
+    assert started == []  # refused before the flight: the backend was never told it started
     ULog(str(log_path))  # the log was closed, not abandoned half-written
 
 
@@ -98,5 +104,21 @@ def test_what_close_could_not_do_reaches_the_flight_summary() -> None:
         fsw.hal.closers.append(unplug)
 
     s = fly(setup, hooks=failing_closer).summary
-    assert s["landed"] and len(s["close_errors"]) == 1, s["close_errors"]
-    assert "bus already gone" in s["close_errors"][0]
+    assert s.landed and len(s.close_errors) == 1, s.close_errors
+    assert "bus already gone" in s.close_errors[0]
+
+
+def test_the_backend_is_told_once_when_the_first_cycle_runs() -> None:
+    """Faults are anchored at the flight's start: ``Hal.flight_started`` is called exactly
+    once, with the first cycle's time, before that cycle runs (the flight software has not
+    yet taken its time origin)."""
+    setup = prepare(None, SCENARIOS / "nominal_hover.toml", 1)
+    calls: list[tuple[int, int | None]] = []
+
+    def watch_start(fsw: FlightSoftware) -> None:
+        fsw.hal.flight_started = (  # type: ignore[method-assign]
+            lambda t_ns: calls.append((t_ns, fsw.t0_ns)))
+
+    result = fly(setup, hooks=watch_start)
+    assert result.summary.landed
+    assert calls == [(result.fsw.t0_ns, None)]

@@ -15,17 +15,13 @@ import pytest
 from PIL import Image
 from pyulog import ULog
 
-from app.boot import FlightResult, fly, prepare
-from firmware.logtools import (
-    LogToolError,
-    first_cycle_us,
-    log_csv,
-    log_info,
-    log_info_dict,
-    log_plot,
-    plot_data,
-)
-from firmware.ulog_reader import read_ulog
+from app.boot import prepare
+from app.session import FlightResult, fly
+from ground.logcsv import log_csv
+from ground.logdata import LogToolError, first_cycle_us
+from ground.logfile import read_log
+from ground.loginfo import log_info, log_info_dict
+from ground.logplot import log_plot, plot_data
 from tests.conftest import SCENARIOS
 
 
@@ -66,7 +62,7 @@ def test_info_topics_and_counts_match_pyulog(flight6: tuple[Path, FlightResult],
 def test_info_events_and_land_now_match_the_flight(flight6: tuple[Path, FlightResult]) -> None:
     path, result = flight6
     s = result.summary
-    assert s["land_now"] and s["land_now_reason"] == "frame_interval"
+    assert s.land_now and s.land_now_reason == "frame_interval"
     info = log_info_dict(path)
     texts = [e["text"] for e in info["events"]]
     assert texts == [ev.text for ev in result.fsw.events]
@@ -74,18 +70,18 @@ def test_info_events_and_land_now_match_the_flight(flight6: tuple[Path, FlightRe
         assert e["t_s"] == pytest.approx(result.fsw.mission_time(ev.t_ns), abs=1e-6)
     ln = info["land_now"]
     assert ln["reason"] == "frame_interval"
-    assert ln["t_s"] == pytest.approx(s["land_now_t_s"], abs=1e-6)
+    assert ln["t_s"] == pytest.approx(s.land_now_t_s, abs=1e-6)
     assert ln["detail"].endswith("> 0.25")
-    assert info["duration_s"] == pytest.approx(s["duration_s"], abs=0.01)
+    assert info["duration_s"] == pytest.approx(s.duration_s, abs=0.01)
     assert info["outcome"].startswith("LAND_NOW (frame_interval) at ")
     assert info["outcome"].endswith("landed")
-    assert info["first_fault_t_s"] in (None, s["first_fault_t_s"])  # None: not recorded
+    assert info["first_fault_t_s"] in (None, s.first_fault_t_s)  # None: not recorded
     assert info["dropouts"] == {"count": 0, "total_ms": 0}
     assert info["truncated"] is False
     assert (info["scenario"], info["seed"], info["backend"]) == ("flight6", 1, "sim")
 
     text = log_info(path)
-    assert f"LAND_NOW   frame_interval at {s['land_now_t_s']:.3f} s" in text
+    assert f"LAND_NOW   frame_interval at {s.land_now_t_s:.3f} s" in text
     assert "dropouts   none" in text
     assert "file end   complete" in text
     for name, n in log_info_dict(path)["topics"].items():
@@ -154,7 +150,7 @@ def test_csv_one_file_per_topic_with_all_rows(flight6: tuple[Path, FlightResult]
     assert [r[3] for r in rows] == [ev.text for ev in result.fsw.events]
     land = next(r for r in rows if r[3].startswith("LAND_NOW:"))
     assert land[2] == "WARNING"
-    assert float(land[1]) == pytest.approx(result.summary["land_now_t_s"], abs=1e-6)
+    assert float(land[1]) == pytest.approx(result.summary.land_now_t_s, abs=1e-6)
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -181,7 +177,7 @@ def test_plot_writes_a_png(flight6: tuple[Path, FlightResult], tmp_path: Path) -
 def test_plot_marks_a_fault_onset_from_info(flight6: tuple[Path, FlightResult],
                                             tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    d = read_ulog(flight6[0])
+    d = read_log(flight6[0])
     d.info.pop("first_fault_t_s", None)  # the recorder may write it already
     plain = _pixels(plot_data(d, tmp_path / "plain.png"))
     d.info["first_fault_t_s"] = 53.998
@@ -205,5 +201,5 @@ def test_plot_without_matplotlib_is_one_line(flight6: tuple[Path, FlightResult],
 
 def test_first_cycle_is_the_time_origin(flight6: tuple[Path, FlightResult]) -> None:
     path, result = flight6
-    d = read_ulog(path)
+    d = read_log(path)
     assert first_cycle_us(d) * 1000 == result.fsw.t0_ns

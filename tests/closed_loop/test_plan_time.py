@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.boot import fly, prepare
+from app.boot import prepare
+from app.session import fly
 from firmware.flight import FlightSoftware
 from tests.conftest import CONFIG, SCENARIOS
 
@@ -26,7 +27,7 @@ def _setpoint_at(scenario: Path) -> tuple[float, float, int]:
 
     res = fly(setup, hooks=probe)
     assert got, "the flight ended before the probe time"
-    return got[0][0], got[0][1], res.summary["slips"]
+    return got[0][0], got[0][1], res.summary.slips
 
 
 def test_missed_deadlines_do_not_leave_the_plan_behind(tmp_path: Path) -> None:

@@ -95,7 +95,7 @@ def test_out_of_range_is_invalid_nan(dist: float) -> None:
     lid.open()
     out = run(clk, lid, 50)
     assert out and all(not s.valid and math.isnan(s.distance_m) for s in out)
-    assert lid.health().extra["invalid"] == len(out)
+    assert lid.health().counters.invalid == len(out)
 
 
 def test_stuck_busy_times_out_as_invalid_then_recovers() -> None:
@@ -105,7 +105,7 @@ def test_stuck_busy_times_out_as_invalid_then_recovers() -> None:
     emu.stuck_busy = True
     stuck = run(clk, lid, 50)
     assert any(not s.valid for s in stuck)
-    assert lid.health().extra["stuck_busy"] >= 1
+    assert lid.health().counters.stuck_busy >= 1
     emu.stuck_busy = False
     after = run(clk, lid, 100)
     assert sum(s.valid for s in after) >= 8

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hal.mpu6050 import DeviceMissingError, Mpu6050, Mpu6050Settings, rotation_from_name
+from hal.i2c_device import DeviceMissingError
+from hal.mpu6050 import Mpu6050, Mpu6050Settings, rotation_from_name
 from hal.tomlschema import ConfigError, load
 from hal.types import ImuSample, Vec3
 from sim_hal import mpu6050_emu as R
@@ -222,7 +223,7 @@ def test_timestamps_with_jittered_polls() -> None:
     err = stamp_errors(emu, out)[len(out) // 3 :]
     assert np.max(np.abs(err)) < 50_000
     assert np.all(np.diff([s.t_ns for s in out]) > 0)
-    assert imu.health().extra["overreads"] == 0
+    assert imu.health().counters.overreads == 0
 
 
 # -- faults and recovery -----------------------------------------------------------------------
@@ -293,7 +294,7 @@ def test_changed_config_register_detected_and_restored() -> None:
     emu.regs[R.GYRO_CONFIG] = 0  # glitch: full scale back to 250 dps
     run(clk, imu, 300)  # 600 ms: every checked group comes round
     h = imu.health()
-    assert h.extra["bad_register"] == 1
+    assert h.counters.bad_register == 1
     assert emu.regs[R.GYRO_CONFIG] == 3 << 3
     out = run(clk, imu, 50)
     assert out[-1].gyro_rps == pytest.approx((0.1, -0.2, 0.3), abs=0.002)
@@ -312,7 +313,50 @@ def test_bus_errors_counted_never_raised_and_recovered(kind: str, code: int) -> 
     after = run(clk, imu, 50)
     assert len(after) >= 95
     assert after[0].seq == before[-1].seq + 1  # nothing popped on a NACK: no loss
-    assert h.lost == 0 and h.extra["reinits"] == 0
+    assert h.lost == 0 and h.counters.reinits == 0
+
+
+class PopThenFailBus(EmulatedI2cBus):
+    """A bus whose next read of FIFO data (count-then-data mode) reaches the chip, popping its
+    frames, and then reports a timeout, as a read that completes on the wire but fails on the
+    host would."""
+
+    fail_next_read = False
+    popped_bytes = 0
+
+    def read_i2c_block_data(self, i2c_addr: int, register: int, length: int,
+                            force: bool | None = None) -> list[int]:
+        out = super().read_i2c_block_data(i2c_addr, register, length)
+        if self.fail_next_read and register == R.FIFO_R_W:
+            self._fail(length)
+        return out
+
+    def i2c_rdwr(self, *i2c_msgs: Any) -> None:
+        super().i2c_rdwr(*i2c_msgs)
+        if self.fail_next_read and list(i2c_msgs[0]) == [R.FIFO_R_W]:
+            self._fail(sum(m.len for m in i2c_msgs[1:]))
+
+    def _fail(self, nbytes: int) -> None:
+        self.fail_next_read = False
+        self.popped_bytes = nbytes
+        raise OSError(errno.ETIMEDOUT, "timed out after the data")
+
+
+def test_frames_popped_by_a_failed_read_show_as_a_sequence_gap_and_are_counted_lost() -> None:
+    clk = NoSleepClock()
+    bus = PopThenFailBus(clk, seed=1)
+    bus.attach(0x68, Mpu6050Emulator(clk, still, accel_noise_mps2=0, gyro_noise_rps=0,
+                                     accel_bias_mps2=0, gyro_bias_rps=0))
+    imu = Mpu6050(bus, clk, Mpu6050Settings(combined_read=False))
+    imu.open()
+    before = run(clk, imu, 500)
+    bus.fail_next_read = True
+    assert run(clk, imu, 1) == []
+    popped = bus.popped_bytes // 14
+    assert popped > 0
+    after = run(clk, imu, 50)
+    assert after[0].seq - before[-1].seq - 1 == popped  # the counter re-derived from time
+    assert imu.health().lost == popped
 
 
 def test_intermittent_errors_with_probability() -> None:
@@ -333,7 +377,7 @@ def test_reinit_after_consecutive_failures() -> None:
     bus.inject(0x68, "timeout", count=5)
     run(clk, imu, 5)
     h = imu.health()
-    assert h.extra["reinits"] == 1 and not h.connected
+    assert h.counters.reinits == 1 and not h.connected
     emu.regs[R.SMPLRT_DIV] = 9  # proves the re-init rewrote the chip
     after = run(clk, imu, 200)  # re-init takes ~110 ms of polls, then data again
     assert h.connected and emu.regs[R.SMPLRT_DIV] == 0
@@ -348,7 +392,7 @@ def test_reinit_retries_while_chip_stays_missing() -> None:
     bus.detach(0x68)
     run(clk, imu, 200)
     h = imu.health()
-    assert h.extra["reinits"] == 1 and not h.connected and h.errors > 3
+    assert h.counters.reinits == 1 and not h.connected and h.errors > 3
     bus.attach(0x68, emu)
     assert run(clk, imu, 200)
     assert h.connected
@@ -361,7 +405,7 @@ def test_spontaneous_chip_reset_detected_and_recovered() -> None:
     bus.inject(0x68, "reset")
     run(clk, imu, 30)
     h = imu.health()
-    assert h.extra["bad_register"] == 1
+    assert h.counters.bad_register == 1
     assert emu.regs[R.PWR_MGMT_1] == 0x01 and emu.regs[R.FIFO_EN] == 0xF8
     after = run(clk, imu, 100)
     assert len(after) >= 190 and after[0].seq > before[-1].seq
@@ -449,7 +493,7 @@ def test_falls_back_to_two_step_reads_if_the_pointer_does_not_stick() -> None:
     imu.open()
     run(clk, imu, 20)
     h = imu.health()
-    assert h.extra["combined_read"] == 0 and h.bad_data == 3
+    assert h.counters.combined_read == 0 and h.bad_data == 3
     out = run(clk, imu, 200)
     assert len(out) >= 395 and set(np.diff(seqs(out))) == {1}
     assert imu.health().bad_data == 3

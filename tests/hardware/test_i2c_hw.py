@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from hal.i2c_device import DeviceMissingError
 from hal.lidarlite import LidarLiteMissingError, LidarLiteV3
-from hal.mpu6050 import DeviceMissingError, Mpu6050
+from hal.mpu6050 import Mpu6050
 from hal.pca9685 import Pca9685, Pca9685MissingError, Pca9685Settings
 from hal.types import ActuatorCommand, ImuSample
 

@@ -15,7 +15,7 @@ import pytest
 from hal.camera_stream import StreamCamera, StreamCameraSettings
 from hal.types import Frame
 from hal.vc0706 import Vc0706Camera, Vc0706Settings
-from sim_hal.camera_emulator import DeviceClock, PtyTransport, gradient_source
+from sim_hal.camera_emu_base import DeviceClock, PtyTransport, gradient_source
 from sim_hal.camera_stream_emu import StreamCameraEmulator
 from sim_hal.vc0706_emu import Vc0706Emulator
 
@@ -101,7 +101,7 @@ def test_stream_faults_are_counted_and_never_delivered(stream_pair) -> None:  # 
         assert sent[f.seq].fault in ("", "garbage"), "a damaged frame was delivered"
         assert np.array_equal(f.image, sent[f.seq].image)
     h = cam.health()
-    assert h.bad_data > 0 and h.lost > 0 and h.extra["resyncs"] > 0
+    assert h.bad_data > 0 and h.lost > 0 and h.counters.resyncs > 0
 
 
 def test_stream_disconnect_reported_then_reconnects(stream_pair) -> None:  # type: ignore[no-untyped-def]

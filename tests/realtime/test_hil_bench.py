@@ -7,15 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from hal.bench import bench_camera, bench_i2c
+from ground.bench import bench_camera, bench_i2c
 from hal.camera_stream import StreamCamera, StreamCameraSettings
 from hal.realtime import RealtimeClock
-from sim_hal.hil import (
-    BENCH_ALTITUDE_M,
-    hil_camera_bench_target,
-    hil_i2c_bench_target,
-    load_hil_settings,
-)
+from sim_hal.hil import hil_camera_bench_target, hil_i2c_bench_target, load_hil_settings
+from sim_hal.hil.bench import BENCH_ALTITUDE_M
 from sim_hal.pca9685_emu import Pca9685Emulator
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.boot import fly, prepare
+from app.boot import prepare
+from app.session import fly
 from tests.conftest import CONFIG, SCENARIOS
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
@@ -18,9 +19,9 @@ def test_camera_disconnect_mid_flight_over_a_pty():
     setup.skip_preflight = True  # a shared CI host may not hold 90 % of the rate
     result = fly(setup)
     s = result.summary
-    assert s["backend"] == "hil"
-    assert s["land_now_reason"] == "frame_stale", s
-    assert s["landed"] and not s["crashed"] and s["touchdown_speed_mps"] <= 1.0, s
+    assert s.backend == "hil"
+    assert s.land_now_reason == "frame_stale", s
+    assert s.landed and not s.crashed and s.touchdown_speed_mps <= 1.0, s
     health = result.hal.camera.health()
     assert health.errors >= 1  # the port failure was counted
     assert health.last_error, "the driver must say why the camera went away"

@@ -176,7 +176,7 @@ def test_loop_hang_stretches_one_transaction_once(closer: list[HilParts]) -> Non
     assert p.imu_emu.stretch_ns == 0  # once
 
 
-def test_faults_are_anchored_at_the_flights_first_write_not_a_preflights() -> None:
+def test_faults_are_anchored_by_flight_start_not_by_a_preflights_writes() -> None:
     from hal.types import ActuatorCommand
     from sim_hal.hil import build_hil
 
@@ -187,26 +187,22 @@ def test_faults_are_anchored_at_the_flights_first_write_not_a_preflights() -> No
     inj = hal.parts.injector
     try:
         hal.open()
+        hal.actuators.write(off)  # a preflight runs the outputs and ends disarmed
+        hal.actuators.disarm()
         assert inj.t0_ns is None  # nothing flies yet
-        before = time.monotonic_ns()
-        hal.actuators.write(off)  # a preflight's first cycle
-        t_pre = inj.t0_ns
-        assert t_pre is not None and t_pre >= before
-        assert inj.pending[0].at_ns == t_pre + NS_PER_S // 2
-        inj.tick(t_pre + NS_PER_S)  # as if the preflight had run past the onset
-        assert hal.parts.imu_emu.stalled
-        hal.actuators.disarm()  # the preflight ends: everything reverted, not anchored
-        assert inj.t0_ns is None and not hal.parts.imu_emu.stalled
-        inj.tick(t_pre + 2 * NS_PER_S)
+        inj.tick(time.monotonic_ns() + 2 * NS_PER_S)
         assert not hal.parts.imu_emu.stalled
-        hal.actuators.write(off)  # the flight's first cycle
-        t1 = inj.t0_ns
-        assert t1 is not None and t1 > t_pre
+        t1 = hal.clock.now_ns()
+        hal.flight_started(t1)  # the flight's first cycle
+        assert inj.t0_ns == t1
         assert inj.pending[0].at_ns == t1 + NS_PER_S // 2
         hal.actuators.write(ActuatorCommand((0.0,) * 4, armed=True))
-        hal.actuators.disarm()  # once armed, a disarm is just a disarm
-        hal.actuators.write(off)
+        hal.actuators.disarm()  # outputs do not touch the anchor
         assert inj.t0_ns == t1
+        inj.tick(t1 + NS_PER_S)
+        assert hal.parts.imu_emu.stalled
+        with pytest.raises(RuntimeError, match="already anchored"):
+            hal.flight_started(t1 + NS_PER_S)
         assert any(t.name == "stream-emu" for t in threading.enumerate())
     finally:
         hal.close()

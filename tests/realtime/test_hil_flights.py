@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from app.boot import fly, prepare
+from app.boot import prepare
+from app.session import fly
 from firmware.contingency import TIMESTAMP_CHECKS
 from tests.conftest import CONFIG, SCENARIOS
 
@@ -35,7 +36,7 @@ def flight(backend: str, scenario: str) -> dict[str, Any]:
         # loop's timing from the flight's own statistics instead (loaded() below).
         setup.skip_preflight = True
         res = fly(setup)
-        s = dict(res.summary)
+        s = res.summary.as_dict()
         assert res.hal.truth is not None
         s["final_ned"] = res.hal.truth.truth().position_ned
         s["land_now_ned"] = res.fsw.land_now_pos

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pyulog import ULog
 
-from firmware.ulog_reader import read_ulog
+from ground.logfile import read_log
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 CHILD = """
 import sys, time
-from firmware.ulog import AsyncLogWriter
+from firmware.ulog_writer import AsyncLogWriter
 
 w = AsyncLogWriter(sys.argv[1], time.monotonic_ns() // 1000)
 w.add_format("state", [("uint64_t", "timestamp"), ("uint32_t", "k")]
@@ -79,7 +79,7 @@ def test_sigkill_leaves_readable_recent_log(tmp_path: Path) -> None:
     stderr = child.stderr.read().decode()
     assert "Traceback" not in stderr, stderr
 
-    d = read_ulog(path)
+    d = read_log(path)
     st = d.topic("state")
     ts = st.timestamps_us.astype(np.int64)
     assert len(st) > 300  # ~1.2 s at 500 Hz, minus what the kill lost

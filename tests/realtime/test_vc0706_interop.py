@@ -24,7 +24,7 @@ import pytest
 import serial
 from PIL import Image
 
-from sim_hal.camera_emulator import gradient_source
+from sim_hal.camera_emu_base import gradient_source
 from sim_hal.vc0706_emu import Vc0706Emulator
 
 pytestmark = pytest.mark.realtime  # a pty and the drivers' own timeouts: run serially

@@ -19,15 +19,14 @@ from hal.camera_stream import (
     HEADER_LEN,
     OVERHEAD,
     SYNC,
-    FrameQueue,
     FrameTimestamper,
     ParsedFrame,
     StreamCamera,
     StreamCameraSettings,
     StreamParser,
     encode_frame,
-    wire_time_ns,
 )
+from hal.serial_reader import FrameQueue, wire_time_ns
 from hal.tomlschema import ConfigError, load
 from hal.types import Frame
 
@@ -387,7 +386,7 @@ def test_driver_counts_wrong_size_and_queue_overflow() -> None:
     got = cam.poll()
     h = cam.health()
     assert [f.seq for f in got] == [8, 9, 10, 11]
-    assert h.overflows == 7 and h.bad_data == 1 and h.extra["wrong_size"] == 1
+    assert h.overflows == 7 and h.bad_data == 1 and h.counters.wrong_size == 1
     assert h.lost == 7
 
 

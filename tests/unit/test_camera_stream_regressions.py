@@ -127,7 +127,7 @@ def test_another_frames_image_never_reaches_the_camera_under_this_stamp() -> Non
         (seq, t_us * 1000, exp_us * 1000)]
     assert np.array_equal(frames[0].image, image)
     h = cam.health()
-    assert h.bad_data == 1 and h.extra["bad_payload"] == 1
+    assert h.bad_data == 1 and h.counters.bad_payload == 1
 
 
 # --- v1 is refused -----------------------------------------------------------------------------

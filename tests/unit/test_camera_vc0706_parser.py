@@ -359,7 +359,7 @@ def test_flipped_jpeg_bit_is_caught_by_the_second_read() -> None:
     f = cam.capture()
     assert f is not None and np.array_equal(f.image, truth)
     assert cam.mismatches == 1 and cam.health().bad_data == 1
-    assert cam.health().extra["mismatches"] == 1
+    assert cam.health().counters.mismatches == 1
 
 
 def test_read_frame_length_byte_is_checked() -> None:
@@ -533,7 +533,7 @@ def test_failed_resume_keeps_the_frame_and_resumes_before_the_next_freeze() -> N
     fake.rewrite = drop(RESUME)
     f = cam.capture()
     assert f is not None and cam.resume_failures == 1
-    assert cam.health().extra["resume_failures"] == 1
+    assert cam.health().counters.resume_failures == 1
     fake.rewrite = lambda cmd, r: r
     fake.sent.clear()
     assert cam.capture() is not None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,7 +105,8 @@ CONFIG_CASES = [
 
 
 @pytest.mark.parametrize("name,text,needle", CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
-def test_bad_config_exits_2_with_one_line(tmp_path, capsys, name, text, needle):
+def test_bad_config_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          name: str, text: str, needle: str) -> None:
     cfg = write(tmp_path, "bad.toml", text)
     code, err = run(capsys, "--config", str(cfg), "--scenario", str(NOMINAL))
     assert_refused(code, err, cfg, needle)
@@ -116,14 +118,14 @@ SCENARIO_CASES = [
     ("missing param", '[[faults]]\nkind = "camera.stamp_shift"\nat_s = 1.0\n',
      "faults[0].shift_s: missing required key"),
     ("param range", '[[faults]]\nkind = "camera.burst_drop"\nat_s = 1.0\ndrop_prob = 2.0\n',
-     "faults[0].drop_prob: must be in [0.0, 1.0]"),
+     "faults[0].drop_prob: must be <= 1.0"),
     ("unknown param", '[[faults]]\nkind = "camera.drop"\nat_s = 1.0\ncuont = 2\n',
-     "faults[0].cuont: unknown parameter for camera.drop"),
+     "faults[0].cuont: unknown key (known: at_s, count, duration_s)"),
     ("negative time", '[[faults]]\nkind = "imu.stall"\nat_s = -1.0\n',
      "faults[0].at_s: must be >= 0"),
     ("unknown key", 'wind = 3\n', "wind: unknown key"),
     ("at_s 1e300", '[[faults]]\nkind = "imu.stall"\nat_s = 1e300\n',
-     "faults[0].at_s: must be <= 1e+09 s"),
+     "faults[0].at_s: must be <= 1000000000"),
     ("at_s 10**400", f'[[faults]]\nkind = "imu.stall"\nat_s = {HUGE_INT}\n',
      "faults[0].at_s: number out of range"),
     ("at_s nan", '[[faults]]\nkind = "imu.stall"\nat_s = nan\n',
@@ -137,17 +139,17 @@ SCENARIO_CASES = [
     ("at_s a table", '[[faults]]\nkind = "imu.stall"\nat_s = {s = 1}\n',
      "faults[0].at_s: expected a number (got a table)"),
     ("duration 1e300", '[[faults]]\nkind = "imu.stall"\nat_s = 1.0\nduration_s = 1e300\n',
-     "faults[0].duration_s: must be <= 1e+09 s"),
+     "faults[0].duration_s: must be <= 1000000000"),
     ("negative duration", '[[faults]]\nkind = "imu.stall"\nat_s = 1.0\nduration_s = -2.0\n',
-     "faults[0].duration_s: must be > 0"),
+     "faults[0]: duration_s: must be > 0"),
     ("duration inf", '[[faults]]\nkind = "imu.stall"\nat_s = 1.0\nduration_s = inf\n',
      "faults[0].duration_s: must be a finite number"),
     ("param nan", '[[faults]]\nkind = "camera.stamp_shift"\nat_s = 1.0\nshift_s = nan\n',
      "faults[0].shift_s: must be a finite number"),
     ("integer param inf", '[[faults]]\nkind = "camera.drop"\nat_s = 1.0\ncount = inf\n',
-     "faults[0].count: must be a finite number"),
+     "faults[0].count: expected an integer"),
     ("integer param 1e300", '[[faults]]\nkind = "camera.drop"\nat_s = 1.0\ncount = 1e300\n',
-     "faults[0].count: must be in [1, 10000]"),
+     "faults[0].count: expected an integer"),
     ("integer param fraction", '[[faults]]\nkind = "camera.drop"\nat_s = 1.0\ncount = 1.5\n',
      "faults[0].count: expected an integer"),
     ("second fault", '[[faults]]\nkind = "imu.stall"\nat_s = 1.0\n'
@@ -155,7 +157,7 @@ SCENARIO_CASES = [
     ("kind a table", '[[faults]]\nkind = {a = 1}\nat_s = 1.0\n',
      "faults[0].kind: missing or not a string"),
     ("param key with a newline", '[[faults]]\nkind = "imu.stall"\nat_s = 1.0\n"x\\ny" = 1\n',
-     "faults[0].\"x\\ny\": unknown parameter for imu.stall"),
+     "faults[0].\"x\\ny\": unknown key"),
     ("faults a number", 'faults = 5\n', "faults: expected an array of tables"),
     ("faults of numbers", 'faults = [1, 2]\n', "faults: expected an array of tables"),
     ("planet an array", 'planet = ["mars"]\n', "planet: must be one of mars, earth"),
@@ -166,7 +168,8 @@ SCENARIO_CASES = [
 
 
 @pytest.mark.parametrize("name,body,needle", SCENARIO_CASES, ids=[c[0] for c in SCENARIO_CASES])
-def test_bad_scenario_exits_2_with_one_line(tmp_path, capsys, name, body, needle):
+def test_bad_scenario_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            name: str, body: str, needle: str) -> None:
     # TOML refuses a key defined twice: a case that sets planet replaces the header's
     scen = scenario(tmp_path, body)
     if body.startswith("planet"):
@@ -186,7 +189,8 @@ PLAN_REF_CASES = [
 
 
 @pytest.mark.parametrize("name,text,needle", PLAN_REF_CASES, ids=[c[0] for c in PLAN_REF_CASES])
-def test_bad_plan_reference_is_named(tmp_path, capsys, name, text, needle):
+def test_bad_plan_reference_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
+                                     text: str, needle: str) -> None:
     scenario(tmp_path, "")  # lays out plans/
     scen = write(tmp_path, "scenarios/s.toml", text)
     code, err = run(capsys, "--scenario", str(scen))
@@ -214,7 +218,8 @@ PLAN_CASES = [
 
 
 @pytest.mark.parametrize("name,text,needle", PLAN_CASES, ids=[c[0] for c in PLAN_CASES])
-def test_bad_plan_exits_2_naming_the_plan(tmp_path, capsys, name, text, needle):
+def test_bad_plan_exits_2_naming_the_plan(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          name: str, text: str, needle: str) -> None:
     plan = write(tmp_path, "plans/bad.toml", text)
     scen = scenario(tmp_path, "", plan="plans/bad.toml")
     code, err = run(capsys, "--scenario", str(scen))
@@ -235,7 +240,9 @@ FILE_CASES = [
 
 @pytest.mark.parametrize("role", ["config", "scenario", "plan"])
 @pytest.mark.parametrize("name,data,needle", FILE_CASES, ids=[c[0] for c in FILE_CASES])
-def test_unreadable_contents_exit_2_naming_the_file(tmp_path, capsys, role, name, data, needle):
+def test_unreadable_contents_exit_2_naming_the_file(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str], role: str,
+                                                    name: str, data: bytes, needle: str) -> None:
     bad = write(tmp_path, f"{role}.toml", data)
     if role == "config":
         args = ["--config", str(bad), "--scenario", str(NOMINAL)]
@@ -249,23 +256,26 @@ def test_unreadable_contents_exit_2_naming_the_file(tmp_path, capsys, role, name
 
 
 @pytest.mark.parametrize("option", ["--config", "--scenario"])
-def test_a_directory_is_refused(tmp_path, capsys, option):
+def test_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                option: str) -> None:
     code, err = run(capsys, option, str(tmp_path))
     assert_refused(code, err, tmp_path, "is a directory")
 
 
-def test_an_endless_file_is_refused_without_reading_it_all(capsys):
+def test_an_endless_file_is_refused_without_reading_it_all(
+        capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(capsys, "--config", "/dev/zero", "--scenario", str(NOMINAL))
     assert_refused(code, err, Path("/dev/zero"), "too large for a TOML file")
 
 
-def test_an_unreadable_file_is_named(tmp_path, capsys, monkeypatch):
+def test_an_unreadable_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = write(tmp_path, "locked.toml", "[loop]\n")
     cfg.chmod(0)
     if os.access(cfg, os.R_OK):  # root reads anything: fail the open as the kernel would
         real_open = Path.open
 
-        def deny(self: Path, *args, **kwargs):
+        def deny(self: Path, *args: Any, **kwargs: Any) -> Any:
             if self == cfg:
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
             return real_open(self, *args, **kwargs)
@@ -275,7 +285,7 @@ def test_an_unreadable_file_is_named(tmp_path, capsys, monkeypatch):
     assert_refused(code, err, cfg, "cannot read: Permission denied")
 
 
-def test_empty_files(tmp_path, capsys):
+def test_empty_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An empty config is all defaults (valid); an empty scenario lacks its plan."""
     from firmware.config import FlightConfig, load_config
 
@@ -288,7 +298,8 @@ def test_empty_files(tmp_path, capsys):
     assert_refused(code, err, scen, "plan: missing")
 
 
-def test_missing_plan_and_bad_plan_are_named(tmp_path, capsys):
+def test_missing_plan_and_bad_plan_are_named(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     scen = scenario(tmp_path, "", plan="plans/nowhere.toml")
     code, err = run(capsys, "--scenario", str(scen))
     assert code == 2 and "plan: file not found: plans/nowhere.toml" in err
@@ -304,19 +315,21 @@ def test_missing_plan_and_bad_plan_are_named(tmp_path, capsys):
     assert code == 2 and "waypoints[0].east_m: expected a number" in err
 
 
-def test_missing_file_is_named(tmp_path, capsys):
+def test_missing_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(capsys, "--config", str(tmp_path / "nope.toml"))
     assert code == 2 and "nope.toml: file not found" in err
 
 
-def test_a_path_with_a_newline_stays_one_line(tmp_path, capsys):
+def test_a_path_with_a_newline_stays_one_line(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     cfg = write(tmp_path, "two\nlines.toml", "[loop]\nrate_hz = nan\n")
     code, err = run(capsys, "--config", str(cfg), "--scenario", str(NOMINAL))
     assert code == 2 and len(err.splitlines()) == 1
     assert "two\\nlines.toml: loop.rate_hz: must be a finite number" in err
 
 
-def test_replay_config_is_validated_the_same_way(tmp_path, capsys):
+def test_replay_config_is_validated_the_same_way(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """``replay --config`` reads the config before the log: a bad one is refused first."""
     cfg = write(tmp_path, "bad.toml", "[contingency.tilt]\nthreshold = nan\n")
     code = main(["replay", str(tmp_path / "any.ulg"), "--config", str(cfg)])
@@ -337,7 +350,8 @@ NOT_A_LOG = [
                                      ["log", "csv", "-o", "OUT"], ["replay"]],
                          ids=["info", "info-json", "csv", "replay"])
 @pytest.mark.parametrize("name,data", NOT_A_LOG, ids=[c[0] for c in NOT_A_LOG])
-def test_a_non_log_is_refused_in_one_line(tmp_path, capsys, command, name, data):
+def test_a_non_log_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          command: list[str], name: str, data: bytes) -> None:
     log = write(tmp_path, "x.ulg", data)
     argv = [str(tmp_path / "csv") if a == "OUT" else a for a in command] + [str(log)]
     code = main(argv)
@@ -346,7 +360,8 @@ def test_a_non_log_is_refused_in_one_line(tmp_path, capsys, command, name, data)
 
 
 @pytest.mark.parametrize("command", [["log", "info"], ["replay"]], ids=["info", "replay"])
-def test_a_missing_or_directory_log_is_refused(tmp_path, capsys, command):
+def test_a_missing_or_directory_log_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               command: list[str]) -> None:
     for path in (tmp_path / "none.ulg", tmp_path):
         code = main([*command, str(path)])
         err = capsys.readouterr().err.strip()
@@ -367,11 +382,17 @@ CHECK_CASES = [
      "contingency.tilt.persistence: must be >= 1 (got 0)"),
     ("negative persistence", "[contingency.tilt]\npersistence = -3\n",
      "contingency.tilt.persistence: must be >= 1 (got -3)"),
+    # the related settings beside the table: the IMU-lost hold and the preflight fractions
+    ("imu lost zero", "[contingency]\nimu_lost_s = 0\n",
+     "contingency.imu_lost_s: must be >= 0.001 (got 0.0)"),
+    ("loop fraction above one", "[preflight]\nmin_loop_fraction = 1.5\n",
+     "preflight.min_loop_fraction: must be <= 1 (got 1.5)"),
 ]
 
 
 @pytest.mark.parametrize("name,text,needle", CHECK_CASES, ids=[c[0] for c in CHECK_CASES])
-def test_a_bad_check_setting_is_refused(tmp_path, capsys, name, text, needle):
+def test_a_bad_check_setting_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        name: str, text: str, needle: str) -> None:
     cfg = write(tmp_path, "bad.toml", text)
     code, err = run(capsys, "--config", str(cfg), "--scenario", str(NOMINAL))
     assert_refused(code, err, cfg, needle)
@@ -379,11 +400,11 @@ def test_a_bad_check_setting_is_refused(tmp_path, capsys, name, text, needle):
     assert_refused(code, capsys.readouterr().err.strip(), cfg, needle)
 
 
-def test_a_zero_threshold_is_accepted(tmp_path):
+def test_a_zero_threshold_is_accepted(tmp_path: Path) -> None:
     """Zero is a threshold in use (not one backwards stamp is tolerated); -0.0 is zero."""
     from firmware.config import load_config
 
     cfg = write(tmp_path, "zero.toml", "[contingency.frame_latency]\nthreshold = 0.0\n"
                 "[contingency.tilt]\nthreshold = -0.0\n")
     c = load_config(cfg).contingency
-    assert c.frame_latency.threshold == 0.0 and c.tilt.threshold == 0.0
+    assert c.check("frame_latency").threshold == 0.0 and c.check("tilt").threshold == 0.0

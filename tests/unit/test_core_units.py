@@ -26,7 +26,7 @@ class FakeClock:
         self.t = max(self.t, t_ns)
 
 
-def test_next_deadline_on_time_and_skipping():
+def test_next_deadline_on_time_and_skipping() -> None:
     assert next_deadline(1000, 100, 1050) == (1100, 0)
     # finished at 1250: deadlines 1100 and 1200 are gone, the next future one is 1300
     assert next_deadline(1000, 100, 1250) == (1300, 2)
@@ -34,7 +34,7 @@ def test_next_deadline_on_time_and_skipping():
     assert next_deadline(1000, 100, 1100) == (1200, 1)
 
 
-def test_executive_counts_overruns_and_slips_without_bursting():
+def test_executive_counts_overruns_and_slips_without_bursting() -> None:
     clock = FakeClock()
     exe = Executive(clock, 1000.0)  # 1 ms period
     wakes: list[int] = []
@@ -56,7 +56,7 @@ def test_executive_counts_overruns_and_slips_without_bursting():
     assert all((w - wakes[0]) % 1_000_000 == 0 for w in wakes)
 
 
-def test_clock_mapper_tracks_offset_and_skew_under_one_sided_jitter():
+def test_clock_mapper_tracks_offset_and_skew_under_one_sided_jitter() -> None:
     m = ClockMapper(window=90)
     rng = random.Random(7)
     skew = 200e-6
@@ -79,7 +79,7 @@ def _fed_mapper(n: int = 100, period: int = 10_000_000) -> ClockMapper:
     return m
 
 
-def test_clock_mapper_slews_small_shifts_and_steps_early_ones_at_once():
+def test_clock_mapper_slews_small_shifts_and_steps_early_ones_at_once() -> None:
     m = _fed_mapper()
     before = m.to_host(100 * 10_000_000)
     m.observe(100 * 10_000_000, 1_000_000_000 + 100 * 10_000_000 - 20_000_000)
@@ -91,7 +91,7 @@ def test_clock_mapper_slews_small_shifts_and_steps_early_ones_at_once():
     assert m.stats.step_resets == 1
 
 
-def test_clock_mapper_never_steps_on_a_late_receive():
+def test_clock_mapper_never_steps_on_a_late_receive() -> None:
     """A host stall makes receive times late, never the device clock: the mapping must not
     move (issue 9: a re-initialisation here moved every later frame and tripped
     frame_interval on a busy bench)."""
@@ -114,7 +114,7 @@ def test_clock_mapper_never_steps_on_a_late_receive():
                                                          abs=100_000)
 
 
-def test_clock_mapper_steps_when_every_point_stays_late():
+def test_clock_mapper_steps_when_every_point_stays_late() -> None:
     """A device clock that paused for 400 ms: every later point is late by the same amount,
     seen over more than late_confirm_ns of host time, so it is a real step."""
     m = _fed_mapper()
@@ -129,7 +129,7 @@ def test_clock_mapper_steps_when_every_point_stays_late():
         1_000_000_000 + k * 10_000_000 + 400_000_000, abs=1_000_000)
 
 
-def test_clock_mapper_unlearns_a_late_first_point_while_acquiring():
+def test_clock_mapper_unlearns_a_late_first_point_while_acquiring() -> None:
     """A busy start: the first frame was seen 120 ms late. Until the window is full the
     mapping re-initialises to the envelope (slewing 120 ms at 2 ms/s took a minute and
     stamped every frame of the flight 120 ms late on the bench)."""
@@ -145,7 +145,7 @@ def test_clock_mapper_unlearns_a_late_first_point_while_acquiring():
     assert m.stats.settled
 
 
-def test_clock_mapper_moves_later_slowly_under_sustained_lateness():
+def test_clock_mapper_moves_later_slowly_under_sustained_lateness() -> None:
     """Every point 5 ms late for a whole window (a loaded host): the mapping may follow the
     raised envelope only at the late slew rate, a quarter of 2 ms/s."""
     m = ClockMapper(window=30)
@@ -158,7 +158,7 @@ def test_clock_mapper_moves_later_slowly_under_sustained_lateness():
     assert 0 <= drift <= 0.5e-3 * 1.0e9 + 50_000  # <= 0.5 ms/s for 1 s
 
 
-def test_kf_velocity_measurements_estimate_velocity_and_accel_bias():
+def test_kf_velocity_measurements_estimate_velocity_and_accel_bias() -> None:
     kf = AxisKf(accel_noise=0.3, bias_noise=0.01)
     true_v = 0.0
     bias = 0.2  # the accelerometer reads 0.2 too much
@@ -170,7 +170,7 @@ def test_kf_velocity_measurements_estimate_velocity_and_accel_bias():
     assert kf.v == pytest.approx(true_v, abs=0.05)
 
 
-def test_world_hovers_at_hover_thrust_and_crashes_on_hard_touchdown():
+def test_world_hovers_at_hover_thrust_and_crashes_on_hard_touchdown() -> None:
     p = VehicleParams()
     w = World(p, 3.71)
     hover = 1.0 / p.thrust_to_weight
@@ -191,7 +191,7 @@ def test_world_hovers_at_hover_thrust_and_crashes_on_hard_touchdown():
     assert w.touchdown_speed > p.crash_speed_mps
 
 
-def test_mixer_produces_the_requested_torques_in_the_world_model():
+def test_mixer_produces_the_requested_torques_in_the_world_model() -> None:
     vehicle = VehicleConfig()
     ctrl = Controller(ControlConfig(), vehicle, 3.71)
     world = World(VehicleParams(), 3.71)
@@ -206,7 +206,7 @@ def test_mixer_produces_the_requested_torques_in_the_world_model():
         assert sum(thrusts) == pytest.approx(6.0)
 
 
-def test_mixer_keeps_attitude_authority_when_saturated():
+def test_mixer_keeps_attitude_authority_when_saturated() -> None:
     ctrl = Controller(ControlConfig(), VehicleConfig(), 3.71)
     motors = ctrl.mix(ctrl.max_thrust * 4, 0.05, 0.0, 0.0)  # full collective plus roll
     assert ctrl.saturated

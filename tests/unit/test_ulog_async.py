@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from pyulog import ULog
 
-from firmware.ulog import AsyncLogWriter
-from firmware.ulog_reader import read_ulog
+from firmware.ulog_writer import AsyncLogWriter
+from ground.logfile import read_log
 
 FIELDS = [("uint64_t", "timestamp"), ("float", "v"), ("uint32_t", "k")]
 RECORD_BYTES = 3 + 2 + 8 + 4 + 4
@@ -70,7 +70,7 @@ def put(w: AsyncLogWriter, tid: int, ks: range) -> None:
 
 
 def ks_in(path: Path) -> list[int]:
-    return [int(k) for k in read_ulog(path).topic("t").data["k"]]
+    return [int(k) for k in read_log(path).topic("t").data["k"]]
 
 
 def check_pyulog(path: Path, n: int) -> ULog:
@@ -100,7 +100,7 @@ def test_disk_full_counted_dropout_marked_and_recovers(tmp_path: Path) -> None:
     s = w.stats
     assert s.records_written == 20 and s.dropouts == 1 and s.io_errors == 2
     assert ks_in(path) == list(range(10)) + list(range(30, 40))
-    d = read_ulog(path)
+    d = read_log(path)
     # Lost from t=10 ms to the first record after recovery at t=30 ms.
     assert [(o.timestamp_us, o.duration_ms) for o in d.dropouts] == [(9000, 20)]
     assert d.strings == []
@@ -126,7 +126,7 @@ def test_short_write_keeps_file_parseable(tmp_path: Path) -> None:
     w.close()
     assert ks_in(path) == [0, 1, 2, 3, 12, 13, 14]
     assert w.stats.records_written == 7 and w.stats.records_dropped == 8
-    d = read_ulog(path)
+    d = read_log(path)
     assert not d.truncated and d.bad_messages == 0
     assert [o.duration_ms for o in d.dropouts] == [8]  # t=4 ms .. t=12 ms
     check_pyulog(path, 7)
@@ -153,7 +153,7 @@ def test_queue_full_drops_counts_and_marks_gap(tmp_path: Path) -> None:
     s = w.stats
     assert s.records_written == 22 and s.dropouts == 1 and s.io_errors == 0
     assert ks_in(path) == list(range(17)) + list(range(100, 105))
-    d = read_ulog(path)
+    d = read_log(path)
     assert [(o.timestamp_us, o.duration_ms) for o in d.dropouts] == [(16_000, 83)]
     check_pyulog(path, 22)
 
@@ -180,7 +180,7 @@ def test_threaded_disk_full_then_recovery(tmp_path: Path) -> None:
     assert got[:10] == list(range(10)) and got[-10:] == list(range(1000, 1010))
     assert s.records_written == len(got)
     assert s.records_dropped == (k - 10) - (len(got) - 20) > 0
-    assert s.dropouts >= 1 and len(read_ulog(path).dropouts) == s.dropouts
+    assert s.dropouts >= 1 and len(read_log(path).dropouts) == s.dropouts
     check_pyulog(path, len(got))
 
 
@@ -210,7 +210,22 @@ def test_sync_markers_written(tmp_path: Path) -> None:
         put(w, tid, range(10 * i, 10 * i + 10))
         w.pump()
     w.close()
-    d = read_ulog(path)
+    d = read_log(path)
     assert d.sync_count >= 3
     np.testing.assert_array_equal(d.topic("t").data["k"], np.arange(30))
     check_pyulog(path, 30)
+
+
+def test_sync_markers_follow_log_time_not_the_wall_clock(tmp_path: Path) -> None:
+    """A lockstep simulation writes 5.999 s of log time in a few milliseconds of wall time:
+    it still gets one sync marker per second of log time, and the same bytes every run."""
+    files = []
+    for run in range(2):
+        path = tmp_path / f"log{run}.ulg"
+        w, _, tid = make(path, threaded=False, sync_period_ns=1_000_000_000)
+        put(w, tid, range(6000))  # 1 ms apart: 0 .. 5.999 s
+        w.pump()
+        w.close()
+        files.append(path.read_bytes())
+        assert read_log(path).sync_count == 5
+    assert files[0] == files[1]

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from hal.camera_stream import OVERHEAD, wire_time_ns
+from hal.bench_target import I2cDevices
+from hal.camera_stream import OVERHEAD
 from hal.interfaces import Camera, Clock
-from hal.lidarlite import LidarLiteSettings, LidarLiteV3
-from hal.mpu6050 import Mpu6050, Mpu6050Settings
-from hal.pca9685 import Pca9685, Pca9685Settings
+from hal.lidarlite import LidarLiteV3
+from hal.mpu6050 import Mpu6050
+from hal.pca9685 import Pca9685
+from hal.serial_reader import wire_time_ns
 from hal.types import NS_PER_S, DeviceHealth, Frame, ImuSample, RangeSample
 
 log = logging.getLogger(__name__)
@@ -45,36 +46,6 @@ class BenchBus(Protocol):
     def read_i2c_block_data(self, i2c_addr: int, register: int, length: int) -> list[int]: ...
     def write_i2c_block_data(self, i2c_addr: int, register: int, data: Any) -> None: ...
     def i2c_rdwr(self, *i2c_msgs: Any) -> None: ...
-
-
-@dataclass
-class I2cDevices:
-    """The chips the bench expects; None = not fitted."""
-
-    mpu6050: Mpu6050Settings | None = None
-    lidarlite: LidarLiteSettings | None = None
-    pca9685: Pca9685Settings | None = None
-
-
-@dataclass
-class I2cBenchTarget:
-    """A bus with its devices' settings, from a backend (``rig_i2c_bench_target``,
-    ``sim_hal.hil.hil_i2c_bench_target``). Call ``close`` when done."""
-
-    bus: Any
-    clock: Clock
-    devices: I2cDevices
-    close: Callable[[], None]
-    description: str = ""
-
-
-@dataclass
-class CameraBenchTarget:
-    camera: Camera
-    clock: Clock
-    close: Callable[[], None]
-    description: str = ""
-    baud: int | None = None  # line rate, for the wire-time figure of a stream camera
 
 
 @dataclass
@@ -143,7 +114,7 @@ def bench_i2c(bus: BenchBus, clock: Clock, settings: I2cDevices, seconds: float)
             imu.open()
             ident["imu"] = f"{imu.chip} at 0x{imu.addr:02x}"
             rep.lines.append(f"ok   0x{imu.addr:02x}: imu: {imu.chip}, WHO_AM_I="
-                             f"0x{int(imu.health().extra.get('who_am_i', 0)):02x}, FIFO "
+                             f"0x{imu.counters.who_am_i:02x}, FIFO "
                              f"{imu.fifo_size} bytes, nominal {imu.rate_hz:g} Hz")
         except OSError as exc:
             rep.fail(str(exc))
@@ -200,7 +171,7 @@ def _measure(rep: BenchReport, clock: Clock, imu: Mpu6050 | None, alt: LidarLite
         polls.append(now)
         if imu is not None:
             imu_s += imu.poll()
-            fills.append(imu.health().extra.get("fifo_fill_bytes", math.nan))
+            fills.append(float(imu.counters.fifo_fill_bytes))
         if alt is not None:
             rng_s += alt.poll()
     elapsed_s = (polls[-1] - polls[0]) / NS_PER_S if len(polls) > 1 else math.nan
@@ -216,9 +187,9 @@ def _measure(rep: BenchReport, clock: Clock, imu: Mpu6050 | None, alt: LidarLite
 
 
 def _snapshot(imu: Mpu6050) -> dict[str, float]:
-    h = imu.health()
-    return {"transactions": h.extra.get("transactions", 0.0),
-            "bytes_read": h.extra.get("bytes_read", 0.0), "samples": float(h.samples)}
+    c = imu.counters
+    return {"transactions": float(c.transactions), "bytes_read": float(c.bytes_read),
+            "samples": float(imu.health().samples)}
 
 
 def _imu_figures(rep: BenchReport, imu: Mpu6050, samples: list[ImuSample], fills: list[float],
@@ -239,8 +210,8 @@ def _imu_figures(rep: BenchReport, imu: Mpu6050, samples: list[ImuSample], fills
         "bytes_per_sample": _r(nbytes / n, 2) if n else None,
         "fifo_fill_bytes_mean": _r(float(np.nanmean(fills)), 1) if fills else None,
         "fifo_fill_bytes_max": _r(float(np.nanmax(fills)), 1) if fills else None,
-        "bad_register": h.extra.get("bad_register", 0.0),
-        "fifo_resets": h.extra.get("fifo_resets", 0.0),
+        "bad_register": float(imu.counters.bad_register),
+        "fifo_resets": float(imu.counters.fifo_resets),
         **_health_figures(h),
     }
     if n > 2:
@@ -288,7 +259,7 @@ def _alt_figures(rep: BenchReport, alt: LidarLiteV3, samples: list[RangeSample],
         "rate_hz": _r(len(samples) / elapsed_s if elapsed_s > 0 else math.nan),
         "distance_mean_m": _r(float(good.mean())) if good.size else None,
         "noise_std_m": _r(float(good.std()), 4) if good.size > 1 else None,
-        "invalid": h.extra.get("invalid", 0.0), "stuck_busy": h.extra.get("stuck_busy", 0.0),
+        "invalid": float(alt.counters.invalid), "stuck_busy": float(alt.counters.stuck_busy),
         **_health_figures(h),
     }
     rep.figures["altimeter"] = fig
@@ -345,7 +316,7 @@ def bench_camera(camera: Camera, clock: Clock, seconds: float,
     fig["warmup_frames"] = warm
     fig["nominal_hz"] = _r(camera.rate_hz)
     fig.update(_health_figures(h))
-    fig["extra"] = {k: v for k, v in h.extra.items() if isinstance(v, int | float)}
+    fig["extra"] = h.counters.figures() if h.counters is not None else {}
     if n == 0:
         rep.fail(f"camera: no frames in {seconds:g} s after warm-up (connected={h.connected}, "
                  f"last error: {h.last_error or 'none'})")

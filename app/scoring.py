@@ -1,0 +1,66 @@
+"""What the flight software cannot judge about its own flight, judged beside its cycle.
+
+A simulation knows the truth: how far the vehicle tilted and how wrong the velocity estimate
+was once the first fault hit (the figures a fault scenario is scored on), and whether it
+crashed. Any run also needs an end if the flight software never lands: the time limit. None of
+this belongs in ``firmware/``, which must not see the truth; it runs after each cycle instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from firmware.config import FlightConfig, Scenario
+from firmware.flight import FlightSoftware
+from hal.interfaces import Hal
+from hal.types import NS_PER_S
+
+SAMPLE_EVERY = 5  # cycles between truth samples: the worst case moves slowly, truth is costly
+
+
+@dataclass
+class AfterFault:
+    """The worst seen since the first fault; None if the scenario has no fault."""
+
+    max_tilt_deg: float | None
+    max_velocity_error_mps: float | None
+
+
+class FlightScoring:
+    def __init__(self, cfg: FlightConfig, scenario: Scenario, hal: Hal,
+                 fsw: FlightSoftware) -> None:
+        self._fsw = fsw
+        self._truth = hal.truth
+        self._max_ns = int(cfg.loop.max_flight_s * NS_PER_S)
+        self._first_fault = scenario.first_fault_s()
+        start = 0.0 if self._first_fault is not None else None
+        self.after_fault = AfterFault(start, start)
+
+    def sample(self, now: int, index: int) -> None:
+        """After a cycle: fold the truth into the after-fault worst case (every few cycles)."""
+        truth, first_fault = self._truth, self._first_fault
+        if truth is None or first_fault is None or index % SAMPLE_EVERY != 0 or \
+                self._fsw.mission_time(now) < first_fault:
+            return
+        t = truth.truth()
+        cos_tilt = max(-1.0, min(1.0, math.cos(t.roll) * math.cos(t.pitch)))
+        tilt = round(math.degrees(math.acos(cos_tilt)), 3)
+        ev = self._fsw.nav.velocity_ned
+        verr = round(math.hypot(ev[0] - t.velocity_ned[0], ev[1] - t.velocity_ned[1]), 3)
+        worst = self.after_fault
+        worst.max_tilt_deg = max(worst.max_tilt_deg or 0.0, tilt)
+        worst.max_velocity_error_mps = max(worst.max_velocity_error_mps or 0.0, verr)
+
+    def must_stop(self, now: int) -> bool:
+        """The run ends here: the vehicle crashed or the flight ran past its time limit (an
+        event says which)."""
+        fsw, truth = self._fsw, self._truth
+        if truth is not None and truth.truth().crashed:
+            fsw.event(now, f"CRASH: {truth.truth().crash_reason}", logging.ERROR)
+            return True
+        if fsw.t0_ns is not None and now - fsw.t0_ns > self._max_ns:
+            fsw.event(now, "flight time limit reached", logging.ERROR)
+            return True
+        return False

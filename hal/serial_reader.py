@@ -1,0 +1,142 @@
+"""Serial reader-thread base shared by the camera drivers (``hal.camera_stream``,
+``hal.vc0706``): the port seen as a protocol, its opening, the errors a dead port raises, UART
+wire time, a bounded drop-oldest frame queue, reconnect backoff, and the thread lifecycle.
+
+One thread owns the port and fills the queue; the control cycle's ``poll`` only drains it, so no
+serial I/O ever blocks the cycle (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import termios
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+import serial
+
+from hal.types import NS_PER_S, DeviceHealth, Frame
+
+log = logging.getLogger(__name__)
+
+BITS_PER_BYTE = 10  # 8N1: start + 8 data + stop
+
+
+def wire_time_ns(nbytes: int, baud: int) -> int:
+    return nbytes * BITS_PER_BYTE * NS_PER_S // baud
+
+
+class SerialPort(Protocol):
+    """The part of ``serial.Serial`` the camera drivers use."""
+
+    baudrate: int
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def reset_input_buffer(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+PortSpec = str | Callable[[], SerialPort]
+
+
+def open_port(spec: PortSpec, baud: int, timeout_s: float) -> SerialPort:
+    """A port from a device path / pyserial URL (``loop://``), or from a factory."""
+    if callable(spec):
+        return spec()
+    port: SerialPort = serial.serial_for_url(spec, baudrate=baud, timeout=timeout_s)
+    return port
+
+
+# termios.error is not an OSError: pyserial lets it out of e.g. reset_input_buffer on a dead tty
+SERIAL_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
+
+
+class FrameQueue:
+    """Bounded, drop-oldest; the reader thread puts, the control cycle drains."""
+
+    def __init__(self, maxlen: int) -> None:
+        self._q: deque[Frame] = deque()
+        self._max = max(1, maxlen)
+        self._lock = threading.Lock()
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._lock:
+            if len(self._q) >= self._max:
+                self._q.popleft()
+                self.dropped += 1
+            self._q.append(frame)
+
+    def drain(self) -> list[Frame]:
+        with self._lock:
+            out = list(self._q)
+            self._q.clear()
+        return out
+
+
+class Backoff:
+    def __init__(self, lo_s: float, hi_s: float) -> None:
+        self.lo, self.hi = lo_s, hi_s
+        self.next_s = lo_s
+
+    def fail(self) -> float:
+        wait = self.next_s
+        self.next_s = min(self.hi, self.next_s * 2.0)
+        return wait
+
+    def ok(self) -> None:
+        self.next_s = self.lo
+
+
+class CameraThread:
+    """Lifecycle shared by the serial camera drivers: one thread owns the port and fills a
+    bounded FrameQueue; ``poll`` only drains it (the control cycle never waits)."""
+
+    name: str
+    thread_role = "rx"
+    _queue: FrameQueue
+    _health: DeviceHealth
+
+    def _init_thread(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _join_timeout_s(self) -> float:
+        return 5.0
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _close_port(self) -> None:
+        raise NotImplementedError
+
+    def open(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"{self.name}-{self.thread_role}",
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        t = self._thread
+        if t is not None:
+            t.join(timeout=self._join_timeout_s())
+            if t.is_alive():
+                log.error("%s: %s thread did not stop", self.name, self.thread_role)
+        self._thread = None
+        self._close_port()
+        self._health.connected = False
+
+    def poll(self) -> list[Frame]:
+        return self._queue.drain()
