@@ -101,6 +101,7 @@ class FrameFacts(NamedTuple):
     burst: int  # frames lost within drop_window_s
     period_ns: float  # the camera's nominal frame period
     latency_ns: int  # t_rx_ns - t_ns
+    latency_floor_ns: int  # the lowest latency of the frames received within latency_window_s
     latency_baseline_ns: float | None  # learned before take-off
     rel_skew_ppm: float  # camera clock skew minus IMU clock skew
     skew_baseline_ppm: float | None
@@ -168,9 +169,15 @@ def frame_interval(f: FrameFacts) -> float | None:
 
 
 def frame_latency(f: FrameFacts) -> float | None:
+    """How far the camera link's latency is off its baseline. Late: the *lowest* latency in
+    the window, since host lateness (a late reader, bytes held in the kernel's tty layer under
+    load) delays some receptions while a slower link delays all of them. Early: this frame
+    alone, since nothing on the host makes a reception early."""
     if f.latency_baseline_ns is None:
         return None
-    return abs(f.latency_ns - f.latency_baseline_ns) / NS_PER_S
+    late = f.latency_floor_ns - f.latency_baseline_ns
+    early = f.latency_baseline_ns - f.latency_ns
+    return max(late, early, 0.0) / NS_PER_S
 
 
 def camera_clock_skew(f: FrameFacts) -> float | None:
@@ -241,7 +248,8 @@ class CheckRow:
 # and the LAND_NOW line print them as given).
 CHECKS: tuple[CheckRow, ...] = (
     CheckRow("frame_latency", "vision", "s", True, 0.008, 3, When.FRAME, 5, frame_latency,
-             "frame latency (t_rx - t) off its baseline learned before take-off"),
+             "frame latency (t_rx - t) off its baseline learned before take-off: the "
+             "lowest within latency_window_s if later, this frame's if earlier"),
     CheckRow("frame_interval", "vision", "fraction", True, 0.25, 1, When.FRAME, 4,
              frame_interval, "stamp interval per sequence step off the nominal period"),
     CheckRow("frame_seq_gap", "vision", "frames", False, 3, 1, When.FRAME, 2, frame_seq_gap,

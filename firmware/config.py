@@ -118,6 +118,10 @@ class ContingencyConfig:
     # clock fits must have a full window before their skew is worth a baseline
     learn_min_clock_updates: int = field(default=64, metadata=rng(0, 100_000))
     drop_window_s: float = field(default=2.0, metadata=rng(0.1, 100))
+    # frame_latency judges the lowest latency of the frames received within this window: a
+    # busy host delays some receptions (the bytes wait in the kernel's tty layer or for the
+    # reader thread), a slower camera link delays every one of them
+    latency_window_s: float = field(default=0.3, metadata=rng(0.0, 10))
     window_s: float = field(default=1.0, metadata=rng(0.05, 100))
     # Not a check: with no IMU sample for this long the controller holds collective and
     # commands no torque until the IMU is back (imu_stale lands if it stays away).

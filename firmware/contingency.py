@@ -96,6 +96,7 @@ class Watchdog:
         self.last_range_rx_ns = 0
         self.last_range_valid_ns = 0
         self._drops: deque[tuple[int, int]] = deque()
+        self._latencies: deque[tuple[int, int]] = deque()  # (receive time, latency) in window
         self._cam_overflows_seen = 0
         self._window: deque[tuple[int, float, float, float, float]] = deque()
         self._deadlines: deque[tuple[int, int, int]] = deque()
@@ -226,10 +227,22 @@ class Watchdog:
                     self._drops.popleft()
                 burst = sum(g for _, g in self._drops)
         facts = FrameFacts(fr, prev, dseq, dt, gap, burst, self.cam_period_ns, latency,
-                           self.lat_baseline_ns, rel_skew, self.skew_baseline_ppm, cam_clock,
-                           self.cfg.learn_frames)
+                           self._latency_floor(latency, now_ns), self.lat_baseline_ns,
+                           rel_skew, self.skew_baseline_ppm, cam_clock, self.cfg.learn_frames)
         self._run(self._frame_rows, facts, now_ns)
         self.last_frame = fr
+
+    def _latency_floor(self, latency: int, now_ns: int) -> int:
+        """The lowest latency of the frames received within latency_window_s (this one
+        included), counted from the learned baseline on."""
+        if self.lat_baseline_ns is None:
+            return latency
+        w = self._latencies
+        w.append((now_ns, latency))
+        horizon = now_ns - int(self.cfg.latency_window_s * NS_PER_S)
+        while w[0][0] < horizon:
+            w.popleft()
+        return min(lat for _, lat in w)
 
     def _learn(self, latency: int, rel_skew: float, cam_clock: ClockReading | None,
                imu_clock: ClockReading | None) -> None:
