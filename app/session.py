@@ -76,6 +76,7 @@ class FlightSession:
         self._pending_stops: list[str] = []
         self._started = False
         self.guard: StallGuard | None = None
+        self.recorder: Any = None  # firmware.recorder.FlightRecorder when logging
 
     # -- set-up and the one cleanup path ----------------------------------------------------------
 
@@ -89,10 +90,15 @@ class FlightSession:
                                       self.exe.stats)
             if self._hooks is not None:
                 self._hooks(self.fsw)
+            # Real-time settings before anything starts a thread: threads inherit them, and a
+            # SCHED_OTHER thread holding the GIL (the log writer) while a CPU hog runs would
+            # stall the SCHED_FIFO loop waiting for it (a priority inversion through the GIL).
+            rt_warning = self._realtime_setup(cleanup) if hal.realtime else ""
             if self._log_path is not None:
-                cleanup.callback(self._open_recorder(self._log_path).close)
-            if hal.realtime:
-                self.guard = self._realtime_setup(cleanup)
+                self.recorder = self._open_recorder(self._log_path)
+                cleanup.callback(self.recorder.close)
+            if rt_warning:
+                self.fsw.event(hal.clock.now_ns(), rt_warning, logging.WARNING)
             self.scoring = FlightScoring(cfg, setup.scenario, hal, self.fsw)
             if threading.current_thread() is threading.main_thread():
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -119,13 +125,12 @@ class FlightSession:
             lockstep=(hal.backend == "sim" and not hal.realtime) if self._log_inline is None
             else self._log_inline)
 
-    def _realtime_setup(self, cleanup: contextlib.ExitStack) -> StallGuard:
+    def _realtime_setup(self, cleanup: contextlib.ExitStack) -> str:
         """Real-time backends: scheduling, memory locking and GC policy (undone by
-        ``cleanup``), and the stall guard (started by ``run`` once the devices are open)."""
+        ``cleanup``), and the stall guard (started by ``run`` once the devices are open).
+        Returns the one-line warning of what was not permitted ("" if all was)."""
         cfg, hal, fsw = self.setup.cfg, self.hal, self.fsw
-        warning = cleanup.enter_context(realtime_applied(cfg.realtime))
-        if warning:
-            fsw.event(hal.clock.now_ns(), warning, logging.WARNING)
+        warning: str = cleanup.enter_context(realtime_applied(cfg.realtime))
         self._gc_policy = GcPolicy(cfg.realtime.gc_policy)
         cleanup.callback(self._gc_policy.restore)
         if self._gc_policy.mode != "default":
@@ -137,7 +142,8 @@ class FlightSession:
 
         guard = StallGuard(self.exe.period_ns, cfg.loop.stall_limit_periods, cut_outputs,
                            hang_limit_ns=round(cfg.loop.stall_hang_s * NS_PER_S))
-        return guard
+        self.guard = guard
+        return warning
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         # Only note it: the cycle acts on it at its next wake-up, in its own thread.
