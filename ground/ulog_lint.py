@@ -34,6 +34,10 @@ _U16 = struct.Struct("<H")
 _FLAG_DATA_APPENDED = 0x01  # incompat_flags[0] bit 0 (spec: "Flag Bits Message")
 # A record is one message's payload less its 2-byte msg_id.
 MAX_RECORD = 0xFFFF - 2
+# What pyulog reads in the definitions section (spec: "Definitions Section"). Any other type
+# there sends pyulog's corruption recovery seeking back by the message's size, which never
+# ends when that size runs past the end of the file: refused before pyulog sees it.
+_DEFINITION_TYPES = frozenset(b"IMFPQALCB")
 _MAX_NESTING = 16  # PX4's deepest nested message is 3 levels
 # Names as our writer allows them (PX4's are C identifiers), printable ASCII only.
 _NAME = re.compile(r"[!-9<-Z\\^-~]+")
@@ -147,6 +151,9 @@ def walk(buf: bytes) -> Framing:
     while True:
         size, mtype = _HDR.unpack_from(buf, pos) if pos + 3 <= end else (end, 0)
         start, stop = pos + 3, pos + 3 + size
+        if in_definitions and pos + 3 <= end and mtype not in _DEFINITION_TYPES:
+            raise ULogLintError(f"offset {pos}: a message of unknown type {mtype} among the "
+                                "definitions")
         if stop > end:
             if len(segment_ends) > 1:
                 pos, end = end, segment_ends[1]

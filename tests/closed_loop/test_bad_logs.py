@@ -16,6 +16,8 @@ import io
 import math
 import os
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.cli import _parser, main
-from tests.conftest import SCENARIOS
+from tests.conftest import ROOT, SCENARIOS
 
 NOMINAL = SCENARIOS / "nominal_hover.toml"
 HEADER = 16  # magic, version, start timestamp
@@ -734,3 +736,21 @@ def test_each_crash_example_damages_the_log(name: str, muts: list[Mutation],
     for _, anchor, _, _ in muts:
         assert _anchor(short_log, anchor) is not None, anchor
     assert mutate(short_log, muts) != short_log
+
+
+HANG_LOG = Path(__file__).parent / "data" / "pyulog_hang.ulg"
+
+
+@pytest.mark.parametrize("command", ["info", "info-json", "csv", "replay"])
+def test_a_log_that_sent_pyulog_into_an_endless_loop_is_refused(command: str,
+                                                               tmp_path: Path) -> None:
+    """Found by the property test above: a mutated log with a message of type 0 among its
+    definitions kept pyulog 1.3.0 reading its definitions forever (`log info` never
+    returned). Run in a child process with a time limit, so a regression fails, not hangs."""
+    argv = commands(HANG_LOG, tmp_path / "csv")[command]
+    child = subprocess.run([sys.executable, "-m", "app", *map(str, argv)], capture_output=True,
+                           text=True, timeout=60, cwd=ROOT)
+    assert child.returncode == 2, child
+    assert "Traceback" not in child.stderr
+    assert len(child.stderr.strip().splitlines()) == 1, child.stderr
+    assert str(HANG_LOG) in child.stderr and "unknown type" in child.stderr

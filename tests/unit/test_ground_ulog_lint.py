@@ -85,3 +85,10 @@ def test_a_logged_topic_whose_format_cannot_be_read_is_refused(formats: list[str
     assert walk(unlogged).formats  # declared but not logged: nothing to read wrongly
     with pytest.raises(LogFileError, match=needle):
         parse_log(log_of(*(fmt(t) for t in formats), add(0, "t")))
+
+
+def test_a_message_of_unknown_type_among_the_definitions_is_refused() -> None:
+    # pyulog seeks back and forth over such a message (see tests/closed_loop/test_bad_logs.py)
+    with pytest.raises(ULogLintError, match="unknown type 0"):
+        walk(log_of(fmt("t:uint64_t timestamp;float v;"), msg("\0", b"\x01\x02"), *GOOD[1:]))
+    assert not walk(log_of(*GOOD)).truncated  # the known ones pass
