@@ -135,6 +135,8 @@ class RigBackend:
     def _refuse_faults(scenario: Scenario) -> None:
         if scenario.faults_raw:
             raise ConfigError(f"{scenario.path}: faults: the rig backend cannot inject faults")
+        if scenario.world_raw:
+            raise ConfigError(f"{scenario.path}: world: the rig flies in the real world")
 
     def check(self, cfg: FlightConfig, scenario: Scenario) -> None:
         self._settings(cfg)

@@ -49,6 +49,11 @@ def test_the_rig_refuses_scenario_faults_when_prepared() -> None:
         prepare(CONFIG / "rig.toml", SCENARIOS / "fault_camera_drop.toml", 1)
 
 
+def test_the_rig_refuses_a_simulated_world_when_prepared() -> None:
+    with pytest.raises(ConfigError, match=r"windy_nominal_box\.toml: world: the rig flies"):
+        prepare(CONFIG / "rig.toml", SCENARIOS / "windy_nominal_box.toml", 1)
+
+
 def test_bench_on_the_simulation_names_the_backends_that_can() -> None:
     with pytest.raises(ConfigError,
                        match=r"bench needs a hardware backend \(hil or rig\), not 'sim'"):

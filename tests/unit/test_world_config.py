@@ -72,8 +72,11 @@ def test_a_world_that_is_not_a_table_is_refused_by_the_scenario_loader(tmp_path:
 
 
 def test_world_parts_are_deterministic_for_a_seed() -> None:
-    raw = {"preset": "jezero", "terrain": {"size_m": 60.0}}
-    ws = load_world_settings(raw, SCEN)
+    raw = {"terrain": {"kind": "procedural", "size_m": 60.0, "roughness_m": 0.3,
+                       "rock_density_per_m2": 0.05},
+           "surface": {"sand_fraction": 0.3},
+           "wind": {"speed_mps": 3.0, "turbulence": {"w20_mps": 4.0}}}
+    ws = load_world_settings(raw, SCEN)  # no seeds given: the ground follows the flight's
 
     def fresh(seed: int) -> WorldParts:
         world_settings._last_ground = None  # build, not the cached ground
@@ -90,3 +93,13 @@ def test_world_parts_are_deterministic_for_a_seed() -> None:
     va = [a.wind.velocity(k * 1_000_000, 5.0, 0, 0, 0) for k in range(5000)]
     vb = [b.wind.velocity(k * 1_000_000, 5.0, 0, 0, 0) for k in range(5000)]
     assert va == vb
+
+
+def test_a_preset_with_its_own_seed_is_one_place_whatever_the_flight_seed() -> None:
+    ws = load_world_settings({"preset": "jezero", "terrain": {"size_m": 60.0}}, SCEN)
+    world_settings._last_ground = None
+    a = build_world_parts(ws, 3, 0).terrain
+    world_settings._last_ground = None
+    b = build_world_parts(ws, 4, 0).terrain
+    assert a is not None and b is not None and a is not b
+    assert np.array_equal(a.heights, b.heights)
