@@ -106,8 +106,10 @@ class Watchdog:
         return self.lat_baseline_ns is not None and self.skew_baseline_ppm is not None
 
     def arm(self, now_ns: int) -> None:
-        """Start judging flight checks; ages restart so pre-arm gaps do not count."""
+        """Start judging flight checks; ages and the drop window restart so that what was
+        lost on the ground (counted there, never latched) cannot trip the first flight frame."""
         self.armed = True
+        self._drops.clear()
         self.last_frame_rx_ns = max(self.last_frame_rx_ns, now_ns)
         self.last_range_valid_ns = max(self.last_range_valid_ns, now_ns)
         self.last_range_rx_ns = max(self.last_range_rx_ns, now_ns)
