@@ -89,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     lp = lsub.add_parser("plot", help="an anomaly-report figure (needs matplotlib)")
     lp.add_argument("file", type=Path)
     lp.add_argument("-o", "--out", type=Path, required=True, help="output PNG")
+    from app.campaign.command import add_parser as add_campaign_parser
+
+    add_campaign_parser(sub)
     return p
 
 
@@ -113,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         if args.command == "log":
             return _log(args)
+        if args.command == "campaign":
+            from app.campaign.command import campaign_command
+
+            return campaign_command(args, human_summary)
     except ConfigError as exc:
         print(f"flightsw: {exc}", file=sys.stderr)
         return 2
