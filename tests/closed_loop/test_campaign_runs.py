@@ -86,8 +86,11 @@ def test_ctrl_c_then_the_same_command_resumes(tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite"
     cmd = [sys.executable, "-m", "app", "campaign", "--scenarios", str(HOVER), "--dispersion",
            str(DISP), "--runs", "4", "--workers", "1", "--db", str(db), "--no-report"]
+    # A test worker (pytest-xdist) may run with SIGINT ignored, and a child inherits that:
+    # Python then never installs its Ctrl-C handler. A terminal's campaign has the default.
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while _rows(db) < 1 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
