@@ -174,7 +174,6 @@ def render(
     r20, r21, r22 = float(r[2, 0]), float(r[2, 1]), float(r[2, 2])
     level = mip_level(texture, cam, altitude, r22 / math.sqrt(r20 * r20 + r21 * r21 + r22 * r22))
     inv_texel = 1.0 / texture.level_texel_m(level)
-    n = texture.size >> level
     bx, by = cam.ray_fwd, cam.ray_right
 
     down = by * r21
@@ -199,9 +198,24 @@ def render(
     north += r02
     north *= scale
     north += (float(position_ned[0]) % period) * inv_texel - 0.5
+    bot = sample_level(texture, level, north, east)
+    bot += 0.5  # round to nearest grey level; bilinear weights keep it within [0, 255.5)
+    np.copyto(out, bot, casting="unsafe")
+    if sky is not None:
+        out[sky] = 0
+    return out
+
+
+def sample_level(texture: GroundTexture, level: int, north: F32, east: F32) -> F32:
+    """Bilinear grey values of one mip level at texel coordinates (north, east), periodic.
+
+    Shared by the flat and the height-field renderers. ``north`` and ``east`` are overwritten
+    (they become the bilinear weights): the render path allocates no array it can reuse.
+    """
+    n = texture.size >> level
     row0 = np.floor(north)
     col0 = np.floor(east)
-    north -= row0  # now the bilinear weights
+    north -= row0
     east -= col0
     mask = n - 1
     idx = row0.astype(np.intp)
@@ -221,8 +235,4 @@ def render(
     bot -= top
     bot *= north
     bot += top
-    bot += 0.5  # round to nearest grey level; bilinear weights keep it within [0, 255.5)
-    np.copyto(out, bot, casting="unsafe")
-    if sky is not None:
-        out[sky] = 0
-    return out
+    return bot

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from sim_hal.render import _MIN_DOWN_COS, GroundTexture, PinholeCamera, mip_level
+from sim_hal.render import _MIN_DOWN_COS, GroundTexture, PinholeCamera, mip_level, sample_level
 from sim_hal.terrain import HeightField
 from sim_hal.texture import SurfaceMaps
 
@@ -131,7 +131,6 @@ class TerrainScene:
         level = mip_level(texture, cam, alt - h_below,
                           r22 / math.sqrt(r20 * r20 + r21 * r21 + r22 * r22))
         inv_texel = 1.0 / texture.level_texel_m(level)
-        n_tex = texture.size >> level
         fine = self._upsample(self._coarse_hits(pn, pe, alt, r))
         hit, albedo, contrast = fine[0], fine[1], fine[2]
         bx, by = cam.ray_fwd, cam.ray_right
@@ -159,28 +158,7 @@ class TerrainScene:
         north += (pn % period) * inv_texel - 0.5
         east = ray_e * inv_texel
         east += (pe % period) * inv_texel - 0.5
-        row0 = np.floor(north)
-        col0 = np.floor(east)
-        north -= row0
-        east -= col0
-        mask = n_tex - 1
-        idx = row0.astype(np.intp)
-        idx &= mask
-        idx *= n_tex
-        icol = col0.astype(np.intp)
-        icol &= mask
-        idx += icol
-        q = texture.quads(level).take(idx, axis=0)
-        t00, t01, t10, t11 = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-        top = t01 - t00
-        top *= east
-        top += t00
-        bot = t11 - t10
-        bot *= east
-        bot += t10
-        bot -= top
-        bot *= north
-        bot += top
+        bot = sample_level(texture, level, north, east)
         bot -= 128.0
         bot *= contrast
         bot += 128.0
