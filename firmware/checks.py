@@ -66,7 +66,7 @@ class WatchdogInputs(NamedTuple):
     imu: Sequence[ImuSample]
     ranges: Sequence[RangeSample]
     frames: Sequence[Frame]
-    camera_overflows: int  # frames the host's own queue dropped, so far
+    camera_overflows: int  # frames the host lost (its queue, its receive buffer), so far
     camera_clock: ClockReading | None
     imu_clock: ClockReading | None
     imu_overflows: int
@@ -97,7 +97,7 @@ class FrameFacts(NamedTuple):
     previous: Frame | None
     dseq: int  # sequence step from the previous frame (0 without one)
     dt_ns: int  # stamp step from the previous frame
-    gap: int  # frames lost before this one, the host's own queue drops excluded
+    gap: int  # frames lost before this one, those the host lost excluded
     burst: int  # frames lost within drop_window_s
     period_ns: float  # the camera's nominal frame period
     latency_ns: int  # t_rx_ns - t_ns
@@ -253,7 +253,7 @@ CHECKS: tuple[CheckRow, ...] = (
     CheckRow("frame_interval", "vision", "fraction", True, 0.25, 1, When.FRAME, 4,
              frame_interval, "stamp interval per sequence step off the nominal period"),
     CheckRow("frame_seq_gap", "vision", "frames", False, 3, 1, When.FRAME, 2, frame_seq_gap,
-             "frames lost in one sequence gap (host queue drops excluded)"),
+             "frames lost in one sequence gap (frames the host lost excluded)"),
     CheckRow("frame_drop_burst", "vision", "frames", False, 6, 1, When.FRAME, 3,
              frame_drop_burst, "frames lost within drop_window_s"),
     CheckRow("frame_nonmonotonic", "vision", "count", True, 0, 1, When.FRAME, 1,

@@ -212,8 +212,9 @@ class Watchdog:
         rel_skew = (cam_clock.skew_ppm if cam_clock else 0.0) - \
             (imu_clock.skew_ppm if imu_clock else 0.0)
         self._learn(latency, rel_skew, cam_clock, imu_clock)
-        # Frames the host's own queue dropped (the cycle was late to drain it) are the host's
-        # problem, judged by exec_overruns; the seq gap checks judge the camera and the wire.
+        # Frames the host lost (its queue not drained in time, its receive buffer overrun) are
+        # the host's problem, judged by exec_overruns and, if frames stop, frame_stale; the seq
+        # gap checks judge the camera and the wire.
         host_dropped = x.camera_overflows - self._cam_overflows_seen
         self._cam_overflows_seen = x.camera_overflows
         dseq = dt = gap = burst = 0

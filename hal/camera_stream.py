@@ -30,6 +30,7 @@ from hal.serial_reader import (
     CameraThread,
     FrameQueue,
     PortSpec,
+    RxOverrunWatch,
     SerialPort,
     open_port,
     wire_time_ns,
@@ -135,6 +136,8 @@ class StreamParser:
         self._buf = bytearray()
         self._scan = 0  # where to continue looking for a header inside a pending payload
         self._last_seq: int | None = None
+        # for each frame the last feed() delivered: stats.bytes_skipped when it was delivered
+        self.discarded_at: list[int] = []
 
     @property
     def buffered(self) -> int:
@@ -193,6 +196,7 @@ class StreamParser:
         buf = self._buf
         buf += data
         out: list[ParsedFrame] = []
+        self.discarded_at = []
         while True:
             i = buf.find(SYNC)
             if i < 0:
@@ -231,6 +235,7 @@ class StreamParser:
             self._scan = 0
             self._count_seq(hdr.seq)
             st.frames += 1
+            self.discarded_at.append(st.bytes_skipped)
             out.append(ParsedFrame(
                 hdr.seq, hdr.t_mid_us, hdr.exposure_us, hdr.width, hdr.height, hdr.pixfmt,
                 payload, total,
@@ -297,6 +302,8 @@ class StreamCameraCounters(DriverCounters):
     bad_payload: int = 0
     seq_restarts: int = 0
     wrong_size: int = 0  # whole frames of another size than configured, dropped
+    rx_overruns: int = 0  # reads that found the host's receive path overrun or full
+    rx_lost: int = 0  # frames lost in a stream hole while it was: the host's loss
 
 
 class FrameTimestamper:
@@ -347,6 +354,11 @@ class StreamCamera(CameraThread):
         self._port: SerialPort | None = None
         self._ever_connected = False
         self._wrong_size = 0
+        self._rx_watch: RxOverrunWatch | None = None
+        self._rx_lost = 0
+        # the previous delivered frame: its seq and the parser's discarded bytes then
+        self._last_seq: int | None = None
+        self._discarded_at_last = 0
 
     def _join_timeout_s(self) -> float:
         return 5.0 + 2 * self.settings.read_timeout_s
@@ -355,8 +367,10 @@ class StreamCamera(CameraThread):
         h, ps = self._health, self.parser.stats
         h.bad_data = ps.bad_data + self._wrong_size
         h.lost = ps.lost + self._queue.dropped
-        h.overflows = self._queue.dropped
+        h.overflows = self._queue.dropped + self._rx_lost
         c = self.counters
+        c.rx_overruns = self._rx_watch.episodes if self._rx_watch else 0
+        c.rx_lost = self._rx_lost
         c.resyncs, c.bytes_skipped, c.gaps = ps.resyncs, ps.bytes_skipped, ps.gaps
         c.truncated, c.bad_header, c.bad_payload = ps.truncated, ps.bad_header, ps.bad_payload
         c.seq_restarts, c.wrong_size = ps.restarts, self._wrong_size
@@ -378,6 +392,10 @@ class StreamCamera(CameraThread):
             self._stop.wait(backoff.fail())
             return False
         backoff.ok()
+        episodes = self._rx_watch.episodes if self._rx_watch else 0
+        self._rx_watch = RxOverrunWatch(self._port)
+        self._rx_watch.episodes = episodes
+        self._rx_watch.horizon = 0  # a hole across a reconnect is the link's, not a backlog
         if self._ever_connected:
             self._health.reconnects += 1
             log.info("%s: reconnected", self.name)
@@ -393,11 +411,14 @@ class StreamCamera(CameraThread):
                 self._connect(backoff)
                 continue
             try:
+                position = self.parser.stats.bytes_in  # where this read starts in the stream
                 data = port.read(1)  # bounded by the port's timeout
                 if data:
                     n = port.in_waiting
                     if n:
                         data += port.read(n)
+                    if self._rx_watch is not None:
+                        self._rx_watch.after_read(n, position + len(data))
             except Exception as exc:  # the reader must outlive any port failure
                 if not isinstance(exc, SERIAL_ERRORS):
                     log.exception("%s: unexpected error in reader", self.name)
@@ -413,17 +434,32 @@ class StreamCamera(CameraThread):
                 continue
             t_rx = self._clock.now_ns()
             try:
-                self._deliver(data, t_rx)
+                self._deliver(data, t_rx, position)
             except Exception:  # never expected; keep reading, count it
                 log.exception("%s: parser failure", self.name)
                 self._health.note_error("parser failure")
                 self.parser.reset()
         self._close_port()
 
-    def _deliver(self, data: bytes, t_rx: int) -> None:
-        for pf in self.parser.feed(data):
+    def _deliver(self, data: bytes, t_rx: int, position: int = 0) -> None:
+        frames = self.parser.feed(data)
+        for pf, discarded in zip(frames, self.parser.discarded_at, strict=True):
             if pf.width != self.width or pf.height != self.height:
                 self._wrong_size += 1
                 continue
+            self._attribute_loss(pf.seq, discarded, position)
             self._queue.put(self.stamper.stamp(pf, t_rx))
             self._health.samples += 1
+
+    def _attribute_loss(self, seq: int, discarded: int, position: int) -> None:
+        """Frames missing before this one are the host's loss when the stream had a hole
+        (bytes discarded) in bytes read within reach of a read that found the receive path
+        overrun or full (``RxOverrunWatch``); otherwise the camera or the wire lost them, and
+        the watchdog's sequence checks judge that."""
+        overran = self._rx_watch is not None and self._rx_watch.covers(position)
+        last, self._last_seq = self._last_seq, seq
+        hole, self._discarded_at_last = discarded > self._discarded_at_last, discarded
+        if overran and hole and last is not None:
+            missing = ((seq - last) & 0xFFFFFFFF) - 1
+            if 0 < missing < 1 << 31:  # not a restart (the parser counts those)
+                self._rx_lost += missing

@@ -8,7 +8,10 @@ serial I/O ever blocks the cycle (DESIGN.md).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import struct
 import termios
 import threading
 from collections import deque
@@ -58,6 +61,70 @@ def open_port(spec: PortSpec, baud: int, timeout_s: float) -> SerialPort:
 
 # termios.error is not an OSError: pyserial lets it out of e.g. reset_input_buffer on a dead tty
 SERIAL_ERRORS: tuple[type[Exception], ...] = (serial.SerialException, OSError, termios.error)
+
+
+# Linux's N_TTY line discipline buffers 4096 bytes and reports at most 4095 waiting: a reader
+# that finds that many is at least a buffer behind the line, and on a pty (no UART counters)
+# the kernel buffers behind it (about 20 KiB) are what the sender's bytes overflow next.
+LDISC_FULL_BYTES = 4095
+# The most the kernel holds for a reader: the line discipline's 4 KiB and the tty layer's
+# 64 KiB flip-buffer limit. A hole can only be that far past the bytes a read found waiting.
+KERNEL_RX_BYTES = 4096 + 65536
+# struct serial_icounter_struct: cts dsr rng dcd rx tx frame overrun parity brk buf_overrun
+# reserved[9]; overrun is the UART's own FIFO, buf_overrun the tty layer's buffer.
+_ICOUNT = struct.Struct("20i")
+_OVERRUN, _BUF_OVERRUN = 7, 10
+
+
+class RxOverrunWatch:
+    """Where in the byte stream the host's receive path may have lost bytes: after a read that
+    saw the serial driver's overrun counters move (TIOCGICOUNT, a real UART), or, on a port
+    without them (a pty), found the line discipline's buffer full (the reader fell that far
+    behind), a hole up to ``KERNEL_RX_BYTES`` further on is the host's loss.
+
+    The camera driver judges such a hole as the host's (``DeviceHealth.overflows``), not as
+    frames the camera or the wire lost."""
+
+    def __init__(self, port: object) -> None:
+        self._fd: int | None = None
+        self._overruns = 0
+        self.episodes = 0  # reads that found evidence
+        self.horizon = 0  # stream position (bytes read) up to which a hole is the host's
+        fileno = getattr(port, "fileno", None)
+        if fileno is not None:
+            with contextlib.suppress(OSError, ValueError, termios.error):
+                self._fd = fileno()
+                self._overruns = self._read_icount()  # raises on a pty: no counters there
+                return
+        self._fd = None
+
+    def _read_icount(self) -> int:
+        assert self._fd is not None
+        counts = _ICOUNT.unpack(fcntl.ioctl(self._fd, termios.TIOCGICOUNT, bytes(_ICOUNT.size)))
+        return counts[_OVERRUN] + counts[_BUF_OVERRUN]
+
+    @property
+    def has_counters(self) -> bool:
+        return self._fd is not None
+
+    def after_read(self, waiting: int, position: int) -> None:
+        """Called by the reader after each read: how many bytes were waiting, and how many it
+        has read in all."""
+        evidence = waiting >= LDISC_FULL_BYTES
+        if self._fd is not None:
+            try:
+                overruns = self._read_icount()
+            except OSError:
+                overruns = self._overruns
+            evidence = overruns > self._overruns
+            self._overruns = overruns
+        if evidence:
+            self.episodes += 1
+            self.horizon = position + KERNEL_RX_BYTES
+
+    def covers(self, position: int) -> bool:
+        """Whether a hole found in bytes read from ``position`` on may be the host's loss."""
+        return position < self.horizon
 
 
 class FrameQueue:

@@ -86,7 +86,7 @@ class DeviceHealth:
     errors: int = 0  # failed transactions (bus errors, timeouts, serial exceptions)
     lost: int = 0  # samples known lost (sequence gaps, drained-queue drops)
     resets: int = 0  # device or FIFO resets the driver performed
-    overflows: int = 0  # device FIFO / host queue overflows
+    overflows: int = 0  # device FIFO / host queue or receive-buffer overflows
     bad_data: int = 0  # corrupt or implausible data discarded (CRC, NaN, misalignment)
     reconnects: int = 0
     connected: bool = True

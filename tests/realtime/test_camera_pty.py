@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import serial
 
 from hal.camera_stream import StreamCamera, StreamCameraSettings
 from hal.types import Frame
@@ -157,6 +158,71 @@ def test_stream_stays_down_without_hang(tmp_path: Path) -> None:
     cam.close()
     assert time.monotonic() - t0 < 5.0
     assert not cam.health().connected and cam.health().errors > errors + 2
+
+
+class StarvedPort:
+    """The driver's real pty port, with a reader that can be made to sleep through a read (a
+    flight computer too busy to schedule it)."""
+
+    def __init__(self, path: str) -> None:
+        self.port = serial.Serial(path, baudrate=3_000_000, timeout=0.05)
+        self.baudrate = self.port.baudrate
+        self.starve_s = 0.0
+
+    def read(self, size: int = 1) -> bytes:
+        if self.starve_s:
+            time.sleep(self.starve_s)
+            self.starve_s = 0.0
+        return bytes(self.port.read(size))
+
+    @property
+    def in_waiting(self) -> int:
+        return int(self.port.in_waiting)
+
+    def fileno(self) -> int:
+        return int(self.port.fileno())
+
+    def write(self, data: bytes) -> int | None:
+        return self.port.write(data)
+
+    def reset_input_buffer(self) -> None:
+        self.port.reset_input_buffer()
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def test_starved_reader_loss_is_counted_as_the_hosts(tmp_path: Path) -> None:
+    """A reader asleep for 0.5 s while 7 KB frames arrive at 3 Mbaud: the pty's ~20 KiB fill,
+    the emulator's writes fail (bytes lost, as on a UART), and every frame lost in that hole is
+    counted as the host's loss (overflows), not as the camera's sequence gap."""
+    w, h = 96, 72
+    emu = StreamCameraEmulator(lambda t: np.full((h, w), t % 251, np.uint8),
+                               transport=PtyTransport(tmp_path / "cam"), width=w, height=h,
+                               rate_hz=30.0, baud=3_000_000, seed=3)
+    ports: list[StarvedPort] = []
+
+    def factory() -> StarvedPort:
+        ports.append(StarvedPort(str(tmp_path / "cam")))
+        return ports[-1]
+
+    cam = StreamCamera(factory, MonoClock(), StreamCameraSettings(width=w, height=h,
+                                                                  queue_len=256))
+    emu.start()
+    cam.open()
+    try:
+        frames = collect(cam, lambda fr: len(fr) >= 5)
+        ports[-1].starve_s = 0.5
+        frames += collect(cam, lambda fr: len(fr) >= 20)
+    finally:
+        cam.close()
+        emu.stop()
+    seqs = [f.seq for f in frames]
+    missing = seqs[-1] - seqs[0] + 1 - len(seqs)
+    assert emu.transport.tx_dropped > 0 and missing > 0  # the starvation really lost frames
+    hl = cam.health()
+    assert hl.counters.rx_overruns >= 1
+    assert hl.counters.rx_lost == missing and hl.overflows == missing and hl.lost == missing
 
 
 # --- VC0706 --------------------------------------------------------------------------------

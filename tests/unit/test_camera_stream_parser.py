@@ -6,7 +6,7 @@ import random
 import threading
 import time
 import zlib
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -406,3 +406,64 @@ def test_close_never_hangs_when_port_never_opens() -> None:
     threading.Thread(target=closer, daemon=True).start()
     assert done.wait(5.0)
     assert not cam.health().connected and cam.poll() == []
+
+
+# --- frames the host lost: a stream hole while the receive buffer was full ---------------------
+
+
+class BacklogPort(ScriptPort):
+    """A scripted port whose reads report ``waiting`` bytes waiting (4095: the line
+    discipline's buffer was full, the reader had fallen that far behind)."""
+
+    def __init__(self, data: bytes, waiting: int) -> None:
+        super().__init__(data, fail=False)
+        self.waiting = waiting
+
+    @property
+    def in_waiting(self) -> int:
+        return self.waiting if self._data else 0
+
+
+def _stream(seqs: list[int], cut: int | None = None) -> bytes:
+    """Frames 8x6 with these seqs; frame ``cut`` (an index) loses its second half."""
+    out = b""
+    for i, k in enumerate(seqs):
+        wire = make(k, w=8, h=6).wire()
+        out += wire[: len(wire) // 2] if i == cut else wire
+    return out
+
+
+def _run_driver(data: bytes, waiting: int, n_frames: int) -> tuple[list[int], Any]:
+    s = StreamCameraSettings(width=8, height=6, queue_len=64)
+    port = BacklogPort(data, waiting)
+    cam = StreamCamera(lambda: port, MonoClock(), s)
+    cam.open()
+    assert wait_for(lambda: cam.health().samples >= n_frames)
+    cam.close()
+    return [f.seq for f in cam.poll()], cam.health()
+
+
+@pytest.mark.parametrize("waiting", [4095, 10_000])
+def test_hole_while_receive_buffer_full_is_the_hosts_loss(waiting: int) -> None:
+    # frames 3 (half of it) and 4 never made it: the sender had nowhere to put its bytes
+    data = _stream([0, 1, 2, 3, 5, 6], cut=3)
+    seqs, h = _run_driver(data, waiting, 5)
+    assert seqs == [0, 1, 2, 5, 6]
+    assert h.counters.rx_lost == 2 and h.overflows == 2  # judged as the host's, not the camera's
+    assert h.lost == 2 and h.counters.rx_overruns >= 1
+
+
+def test_hole_without_backlog_stays_the_cameras() -> None:
+    data = _stream([0, 1, 2, 3, 5, 6], cut=3)
+    seqs, h = _run_driver(data, 64, 5)  # the reader kept up: the wire lost them
+    assert seqs == [0, 1, 2, 5, 6]
+    assert h.counters.rx_lost == 0 and h.overflows == 0 and h.counters.rx_overruns == 0
+    assert h.lost == 2 and h.bad_data >= 1
+
+
+def test_clean_gap_with_backlog_stays_the_cameras() -> None:
+    # no bytes lost in transit: the camera itself skipped 3 and 4, however late the reader was
+    seqs, h = _run_driver(_stream([0, 1, 2, 5, 6]), 4095, 5)
+    assert seqs == [0, 1, 2, 5, 6]
+    assert h.counters.rx_lost == 0 and h.overflows == 0 and h.counters.rx_overruns >= 1
+    assert h.lost == 2
