@@ -102,6 +102,9 @@ def one_flight(scenario: str, seed: int, sched_other: bool) -> dict[str, Any]:
     assert res.hal.truth is not None
     s["final_ned"] = res.hal.truth.truth().position_ned
     s["camera_errors_ns"] = list(getattr(res.hal.camera, "errors_ns", []))
+    counters = res.hal.camera.health().counters  # the stream driver's, under the truth tap
+    s["cam_host_lost"] = getattr(counters, "rx_lost", None)
+    s["cam_rx_overruns"] = getattr(counters, "rx_overruns", None)
     return s
 
 
@@ -134,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             errors += s.pop("camera_errors_ns")
             cam = s["time_error_us"].get("camera", {})
             row = {k: s[k] for k in ("scenario", "seed", "land_now_reason", "landed", "crashed",
-                                     "slips", "overruns", "transient_stalls", "stall_guard")}
+                                     "slips", "overruns", "transient_stalls", "stall_guard",
+                                     "cam_host_lost", "cam_rx_overruns")}
             row.update(landing_gap_m=round(gap, 2), cam_p99_us=cam.get("p99_us"),
                        cam_max_us=cam.get("max_us"))
             rows.append(row)
