@@ -42,6 +42,21 @@ class When(Enum):
 
 
 # -- what one cycle hands the watchdog -----------------------------------------------------
+class SkewRange(NamedTuple):
+    """The skews (ppm) a clock estimate allows: a point for a clock with stamps, an interval
+    for one read through a FIFO (``hal.timesync.SkewBounds``)."""
+
+    lo: float
+    hi: float
+
+    def minus(self, other: SkewRange) -> SkewRange:
+        return SkewRange(self.lo - other.hi, self.hi - other.lo)
+
+    def distance(self, other: SkewRange) -> float:
+        """How far apart the two ranges are (0 when they overlap)."""
+        return max(0.0, self.lo - other.hi, other.lo - self.hi)
+
+
 class ClockReading(NamedTuple):
     """A device clock fit as the cycle saw it (the driver's ``ClockStats`` keeps changing)."""
 
@@ -49,12 +64,21 @@ class ClockReading(NamedTuple):
     residual_ns: float
     updates: int
     settled: bool
+    skew_lo_ppm: float | None = None  # None: the point skew_ppm
+    skew_hi_ppm: float | None = None
+
+    @property
+    def skew_range(self) -> SkewRange:
+        lo = self.skew_ppm if self.skew_lo_ppm is None else min(self.skew_lo_ppm, self.skew_ppm)
+        hi = self.skew_ppm if self.skew_hi_ppm is None else max(self.skew_hi_ppm, self.skew_ppm)
+        return SkewRange(lo, hi)
 
     @staticmethod
     def of(stats: ClockStats | None) -> ClockReading | None:
         if stats is None:
             return None
-        return ClockReading(stats.skew_ppm, stats.residual_ns, stats.updates, stats.settled)
+        return ClockReading(stats.skew_ppm, stats.residual_ns, stats.updates, stats.settled,
+                            stats.skew_lo_ppm, stats.skew_hi_ppm)
 
 
 class WatchdogInputs(NamedTuple):
@@ -103,8 +127,8 @@ class FrameFacts(NamedTuple):
     latency_ns: int  # t_rx_ns - t_ns
     latency_floor_ns: int  # the lowest latency of the frames received within latency_window_s
     latency_baseline_ns: float | None  # learned before take-off
-    rel_skew_ppm: float  # camera clock skew minus IMU clock skew
-    skew_baseline_ppm: float | None
+    rel_skew_ppm: SkewRange  # camera clock skew minus IMU clock skew
+    skew_baseline_ppm: SkewRange | None
     camera_clock: ClockReading | None
     learn_frames: int
 
@@ -181,9 +205,12 @@ def frame_latency(f: FrameFacts) -> float | None:
 
 
 def camera_clock_skew(f: FrameFacts) -> float | None:
+    """How far the relative skew is off its baseline beyond what the clock estimates can
+    resolve: an IMU read through its FIFO by a loop locked to its sample rate cannot tell its
+    skew closer than about a period over the fit window for seconds at a time."""
     if f.skew_baseline_ppm is None:
         return None
-    return abs(f.rel_skew_ppm - f.skew_baseline_ppm)
+    return f.rel_skew_ppm.distance(f.skew_baseline_ppm)
 
 
 def camera_clock_residual(f: FrameFacts) -> float | None:
@@ -261,7 +288,8 @@ CHECKS: tuple[CheckRow, ...] = (
     CheckRow("camera_clock_residual", "vision", "s", True, 0.005, 3, When.FRAME, 7,
              camera_clock_residual, "camera clock fit's last residual"),
     CheckRow("camera_clock_skew", "vision", "ppm", True, 300.0, 10, When.FRAME, 6,
-             camera_clock_skew, "camera-vs-IMU clock skew off its learned baseline"),
+             camera_clock_skew, "camera-vs-IMU clock skew off its learned baseline, beyond "
+             "what the clock estimates resolve"),
     CheckRow("frame_stale", "vision", "s", False, 0.3, 1, When.AGES, 4, frame_stale,
              "age of the newest frame, while vision is expected"),
     CheckRow("vision_innovation", "vision", "m/s", False, 1.5, 8, When.INNOVATION, 1,

@@ -28,6 +28,7 @@ from firmware.checks import (
     DeadlineWindow,
     FrameFacts,
     ImuBatch,
+    SkewRange,
     Source,
     WatchdogInputs,
     When,
@@ -84,9 +85,9 @@ class Watchdog:
         self.cam_period_ns = NS_PER_S / camera_rate_hz
         # learned baselines (before take-off)
         self._learn_lat: list[int] = []
-        self._learn_skew: list[float] = []
+        self._learn_skew: list[SkewRange] = []
         self.lat_baseline_ns: float | None = None
-        self.skew_baseline_ppm: float | None = None
+        self.skew_baseline_ppm: SkewRange | None = None
         self._frames_seen = 0
         # last-seen state
         self.last_frame: Frame | None = None
@@ -209,8 +210,8 @@ class Watchdog:
         prev = self.last_frame
         latency = fr.t_rx_ns - fr.t_ns
         cam_clock, imu_clock = x.camera_clock, x.imu_clock
-        rel_skew = (cam_clock.skew_ppm if cam_clock else 0.0) - \
-            (imu_clock.skew_ppm if imu_clock else 0.0)
+        rel_skew = (cam_clock.skew_range if cam_clock else SkewRange(0.0, 0.0)).minus(
+            imu_clock.skew_range if imu_clock else SkewRange(0.0, 0.0))
         self._learn(latency, rel_skew, cam_clock, imu_clock)
         # Frames the host lost (its queue not drained in time, its receive buffer overrun) are
         # the host's problem, judged by exec_overruns and, if frames stop, frame_stale; the seq
@@ -247,7 +248,7 @@ class Watchdog:
             w.popleft()
         return min(lat for _, lat in w)
 
-    def _learn(self, latency: int, rel_skew: float, cam_clock: ClockReading | None,
+    def _learn(self, latency: int, rel_skew: SkewRange, cam_clock: ClockReading | None,
                imu_clock: ClockReading | None) -> None:
         """Before take-off: skip the first frames while the clock mapping settles, then take
         the medians of latency and relative skew as baselines."""
@@ -262,7 +263,9 @@ class Watchdog:
             self._learn_skew.append(rel_skew)
         if len(self._learn_lat) >= learn:
             self.lat_baseline_ns = float(sorted(self._learn_lat)[learn // 2])
-            self.skew_baseline_ppm = sorted(self._learn_skew)[learn // 2]
+            mid = learn // 2
+            self.skew_baseline_ppm = SkewRange(sorted(r.lo for r in self._learn_skew)[mid],
+                                               sorted(r.hi for r in self._learn_skew)[mid])
 
     def _ages_phase(self, x: WatchdogInputs) -> None:
         now_ns = x.now_ns

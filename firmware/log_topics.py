@@ -66,7 +66,8 @@ CYCLE_INPUTS = _topic(
     ("double", "cam_clock_skew_ppm"), ("uint32_t", "cam_clock_updates"),
     ("uint32_t", "cam_lost"), ("uint32_t", "cam_errors"), ("bool", "cam_connected"),
     ("uint32_t", "exec_slips"), ("uint32_t", "cam_overflows"), ("bool", "imu_clock_settled"),
-    ("bool", "cam_clock_settled"))
+    ("bool", "cam_clock_settled"), ("double", "imu_clock_skew_lo_ppm"),
+    ("double", "imu_clock_skew_hi_ppm"))
 VEHICLE_STATE = _topic(
     "vehicle_state", ("uint8_t", "mode"), ("double[3]", "position"), ("double[3]", "velocity"),
     ("double[4]", "q"), ("float", "roll_deg"), ("float", "pitch_deg"), ("float", "yaw_deg"),

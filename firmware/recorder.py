@@ -137,7 +137,8 @@ class FlightRecorder:
             ic.skew_ppm if ic else 0.0, ic.updates if ic else 0,
             cc.residual_ns if cc else 0.0, cc.skew_ppm if cc else 0.0, cc.updates if cc else 0,
             ch.lost, ch.errors, ch.connected, self.fsw.exec_stats.slips, ch.overflows,
-            bool(ic and ic.settled), bool(cc and cc.settled)))
+            bool(ic and ic.settled), bool(cc and cc.settled),
+            ic.skew_lo_ppm if ic else 0.0, ic.skew_hi_ppm if ic else 0.0))
 
     def on_cycle(self, fsw: FlightSoftware, now: int) -> None:
         w, ids, c = self.w, self.ids, self._cycle

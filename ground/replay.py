@@ -186,12 +186,14 @@ def _replay(path: Path, config: FlightConfig | None) -> ReplayResult:
     t0 = cyc[0][0]
     replayed: LandNow | None = None
     for (now, c, ex_c, ex_o, i_ovf, i_err, i_res, i_skew, i_upd, c_res, c_skew, c_upd,
-         c_lost, c_err, c_conn, ex_s, c_ovf, i_set, c_set) in cyc:
+         c_lost, c_err, c_conn, ex_s, c_ovf, i_set, c_set, i_skew_lo, i_skew_hi) in cyc:
         clock.t = now
         stats.cycles, stats.overruns, stats.slips = ex_c, ex_o, ex_s
         imu_h.overflows, imu_h.errors, imu_h.resets = i_ovf, i_err, i_res
         imu_clock.skew_ppm, imu_clock.updates, imu_clock.settled = i_skew, i_upd, bool(i_set)
+        imu_clock.skew_lo_ppm, imu_clock.skew_hi_ppm = i_skew_lo, i_skew_hi
         cam_clock.residual_ns, cam_clock.skew_ppm, cam_clock.updates = c_res, c_skew, c_upd
+        cam_clock.skew_lo_ppm = cam_clock.skew_hi_ppm = c_skew  # a clock with stamps: a point
         cam_clock.settled = bool(c_set)
         cam_h.lost, cam_h.errors, cam_h.connected = c_lost, c_err, bool(c_conn)
         cam_h.overflows = c_ovf

@@ -72,7 +72,8 @@ INPUTS: dict[str, list[tuple[str, str, int]]] = {
         ("cam_clock_skew_ppm", _NUM, 0), ("cam_clock_updates", _INT, 0), ("cam_lost", _INT, 0),
         ("cam_errors", _INT, 0), ("cam_connected", _BOOL, 0), ("exec_slips", _INT, 0),
         ("cam_overflows", _INT, 0), ("imu_clock_settled", _BOOL, 0),
-        ("cam_clock_settled", _BOOL, 0)),
+        ("cam_clock_settled", _BOOL, 0), ("imu_clock_skew_lo_ppm", _NUM, 0),
+        ("imu_clock_skew_hi_ppm", _NUM, 0)),
     CONTINGENCY: _reads(lt.CONTINGENCY, ("tripped", "i", 0)),
 }
 assert tuple(INPUTS) == tuple(t.name for t in lt.INPUT_TOPICS)

@@ -42,6 +42,8 @@ import math
 from collections import deque
 from typing import NamedTuple
 
+import numpy as np
+
 from hal.types import ClockStats
 
 
@@ -157,7 +159,7 @@ class ClockMapper:
             new_h = current + max(-self._slew * span, min(later * span, diff))
         self._d0, self._h0, self._skew = device_ns, new_h, fit_slope - 1.0
         st.settled = settled
-        st.skew_ppm = self._skew * 1e6
+        st.skew_ppm = st.skew_lo_ppm = st.skew_hi_ppm = self._skew * 1e6
         st.offset_ns = new_h - device_ns
 
     def _late_confirmed(self, host_ns: int) -> bool:
@@ -197,6 +199,89 @@ class ClockMapper:
         return hy0 + y1 + slope * (x_last - x1), slope
 
 
+class SkewBounds:
+    """The range of skews a clock without timestamps can have, from two-sided bounds.
+
+    A FIFO device's read says more than the upper bound the mapping fits: sample ``n`` was
+    measured no later than ``hi`` (the count latched before the read ended) and no earlier than
+    ``lo`` (sample ``n + 1`` had not been measured when the read began). Every line through all
+    the bands is a possible clock; their slopes span ``[skew_lo, skew_hi]``. A read loop locked
+    to the sample rate (a fixed-rate loop at a multiple of an IMU's period, or a lockstep
+    simulation) sees the samples at one phase for seconds on end: the lower-envelope fit then
+    swings by up to a period over the window (hundreds of ppm) while the interval stays honest
+    about it, and it narrows to a few ppm as soon as the phase moves.
+
+    Kept per block of host time like the mapper's points: the tightest band edges of each block
+    relative to the current mapping, ``window`` blocks.
+    """
+
+    # The lower edge is one sample period before the next sample, a period known only to the
+    # skew estimate: widen it by this fraction of a period (5 us at 1 kHz, a few ppm over the
+    # window) so an estimate still hundreds of ppm off cannot make the bands inconsistent.
+    PERIOD_SLACK = 0.005
+
+    @classmethod
+    def lower_edge(cls, next_not_before_ns: float, periods: int, period_ns: float) -> float:
+        """The earliest a sample can have been measured when the one ``periods`` later had not
+        been by ``next_not_before_ns``."""
+        return next_not_before_ns - periods * period_ns * (1.0 + cls.PERIOD_SLACK)
+
+    def __init__(self, window: int = 128, block_ns: int = 32_000_000) -> None:
+        self._lo: deque[tuple[float, float]] = deque(maxlen=window)
+        self._hi: deque[tuple[float, float]] = deque(maxlen=window)
+        self._block_ns = block_ns
+        self._blk_start: int | None = None
+        self._blk_lo: tuple[float, float, float] | None = None  # (key, device, host)
+        self._blk_hi: tuple[float, float, float] | None = None
+        self.skew_lo_ppm = -math.inf
+        self.skew_hi_ppm = math.inf
+
+    def reset(self) -> None:
+        self._lo.clear()
+        self._hi.clear()
+        self._blk_start = None
+        self._blk_lo = self._blk_hi = None
+        self.skew_lo_ppm, self.skew_hi_ppm = -math.inf, math.inf
+
+    def add(self, device_ns: int, lo_ns: float, hi_ns: float, mapped_ns: float,
+            now_ns: int) -> None:
+        """Sample at ``device_ns`` was measured within ``[lo_ns, hi_ns]`` (host); ``mapped_ns``
+        is where the current mapping puts it (to pick each block's tightest edges)."""
+        lo_key, hi_key = lo_ns - mapped_ns, hi_ns - mapped_ns
+        if self._blk_lo is None or lo_key > self._blk_lo[0]:
+            self._blk_lo = (lo_key, float(device_ns), lo_ns)
+        if self._blk_hi is None or hi_key < self._blk_hi[0]:
+            self._blk_hi = (hi_key, float(device_ns), hi_ns)
+        if self._blk_start is None:
+            self._blk_start = now_ns
+        if now_ns - self._blk_start < self._block_ns:
+            return
+        assert self._blk_hi is not None
+        self._lo.append(self._blk_lo[1:])
+        self._hi.append(self._blk_hi[1:])
+        self._blk_start, self._blk_lo, self._blk_hi = now_ns, None, None
+        self._solve()
+
+    def _solve(self) -> None:
+        if len(self._lo) < 2:
+            return
+        lo = np.asarray(self._lo)
+        hi = np.asarray(self._hi)
+        x0, y0 = lo[0]
+        dx = (hi[:, 0] - x0)[None, :] - (lo[:, 0] - x0)[:, None]  # hi point j minus lo point i
+        dy = (hi[:, 1] - y0)[None, :] - (lo[:, 1] - y0)[:, None]
+        ahead, behind = dx > 0, dx < 0
+        if not ahead.any() or not behind.any():
+            return
+        s_hi = float(np.min(dy[ahead] / dx[ahead]))  # the line may not leave a band upward...
+        s_lo = float(np.max(dy[behind] / dx[behind]))  # ...nor downward
+        if s_lo > s_hi:
+            # no clock fits every band: a sample counted wrong (a FIFO reset): start again
+            self.reset()
+            return
+        self.skew_lo_ppm, self.skew_hi_ppm = (s_lo - 1.0) * 1e6, (s_hi - 1.0) * 1e6
+
+
 class FifoStamps(NamedTuple):
     first: int  # the device sample counter of the oldest sample read
     t_ns: list[int]  # host time of each sample, oldest first
@@ -232,6 +317,7 @@ class FifoTimestamper:
         self._resync = True
         self._have_counter = False
         self._last_host = 0
+        self.bounds = SkewBounds(window=window, block_ns=block_ns)
 
     @property
     def stats(self) -> ClockStats:
@@ -244,6 +330,7 @@ class FifoTimestamper:
     def reset(self) -> None:
         """Forget the mapping and the counter (the device was (re)opened)."""
         self.mapper.reset()
+        self.bounds.reset()
         self._blk = None
         self._have_counter = False
 
@@ -253,7 +340,8 @@ class FifoTimestamper:
 
     def stamp(self, k: int, remaining: int, t_read_end_ns: int, now_ns: int) -> FifoStamps:
         """Stamp ``k`` samples just read (``k`` >= 1), ``remaining`` left in the FIFO, the read
-        finished at ``t_read_end_ns``; ``now_ns`` is the poll's time (for the blocks)."""
+        finished at ``t_read_end_ns``; ``now_ns`` is the poll's time, taken before the read
+        began (the lower edge of the skew bounds, and the blocks)."""
         period = self.period_host_ns()
         # An upper bound of the newest sample's time: the count latched before the read
         # finished (not before it started: a preemption in between would put samples that
@@ -274,7 +362,15 @@ class FifoTimestamper:
         self._resync = False
         self._have_counter = True
         pn = self.period_nom_ns
-        self._observe(round(newest * pn), t_obs, now_ns)
+        dev = round(newest * pn)
+        self._observe(dev, t_obs, now_ns)
+        if lost:
+            self.bounds.reset()  # the counter was re-derived: it may be a sample off
+        # sample newest + remaining + 1 was not in the FIFO when the count latched, after now_ns
+        lo = SkewBounds.lower_edge(now_ns + self._latency_ns, remaining + 1, period)
+        self.bounds.add(dev, lo, t_obs, self.mapper.to_host(dev), now_ns)
+        st = self.mapper.stats
+        st.skew_lo_ppm, st.skew_hi_ppm = self.bounds.skew_lo_ppm, self.bounds.skew_hi_ppm
         first = newest - k + 1
         self._next_counter = newest + 1
         to_host = self.mapper.to_host

@@ -64,6 +64,10 @@ class ClockStats:
     late_points: int = 0  # observations late beyond the gate: the host was slow, not used
     last_late_ns: float = 0.0  # how late the last of them was
     settled: bool = False  # the fit has a full window: offset and skew are trustworthy
+    # the skews the observations allow (a clock read through a FIFO, hal.timesync.SkewBounds);
+    # equal to skew_ppm where the estimator has no bounds of its own (a clock with stamps)
+    skew_lo_ppm: float = 0.0
+    skew_hi_ppm: float = 0.0
 
 
 @dataclass(slots=True)

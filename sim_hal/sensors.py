@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from hal.timesync import ClockMapper
+from hal.timesync import ClockMapper, SkewBounds
 from hal.tomlschema import rng
 from hal.types import (
     NS_PER_S,
@@ -145,6 +145,7 @@ class SimImu(_Timed):
         # one observation every OBSERVE_EVERY polls: the fit window then spans seconds, which is
         # what a skew estimate needs (64 polls would be 128 ms)
         self.mapper = ClockMapper(window=64, step_ns=20_000_000)
+        self.bounds = SkewBounds(window=128)
         self._polls = 0
         self._health.clock = self.mapper.stats
         self._last_overflow_ns = -(2**62)
@@ -209,9 +210,16 @@ class SimImu(_Timed):
         last_seq = fifo[-1][0]
         # The newest sample was measured at most one period before this read.
         self._polls += 1
+        dev_last = int(last_seq * period)
         if self._polls % OBSERVE_EVERY == 1 or not self.mapper.valid:
-            self.mapper.observe(int(last_seq * period), now)
+            self.mapper.observe(dev_last, now)
         mapper = self.mapper
+        # as the driver's FifoTimestamper: the next sample had not been measured by this read
+        st = mapper.stats
+        period_host = period * (1.0 + st.skew_ppm * 1e-6)
+        self.bounds.add(dev_last, SkewBounds.lower_edge(now, 1, period_host), now,
+                        mapper.to_host(dev_last), now)
+        st.skew_lo_ppm, st.skew_hi_ppm = self.bounds.skew_lo_ppm, self.bounds.skew_hi_ppm
         out = []
         for seq, _t_true, acc, gyr in fifo:
             dev = int(seq * period)

@@ -136,3 +136,62 @@ def test_reset_forgets_the_counter_and_the_mapping() -> None:
     st = fts.stamp(3, 0, 9_000_000_000, 9_000_000_000)
     assert st.first == 0 and st.lost == 0
     assert st.t_ns[-1] == 9_000_000_000  # a fresh mapping starts at the observation
+
+
+# --- skew bounds: what a FIFO read says about the skew, honestly ---------------------------
+
+
+def locked_reads(ppm: float, seconds: float = 20.0, loop_ns: int = 2_000_000,
+                 jitter_ns: int = 0, seed: int = 0) -> list[tuple[float, float, float, float]]:
+    """A fixed-rate loop reading a 1 kHz FIFO every ``loop_ns`` (exactly two nominal periods
+    without jitter: the phase of the reads against the samples then barely moves). Returns
+    (host time, fitted skew, skew_lo, skew_hi) once the fit has settled."""
+    dev = FifoDevice(ppm, t0_ns=0)
+    rnd = random.Random(seed)
+    fts = FifoTimestamper(PERIOD_NOM_NS, window=128)
+    out = []
+    for i in range(1, int(seconds * 1e9 / loop_ns)):
+        start = i * loop_ns + (rnd.randint(0, jitter_ns) if jitter_ns else 0)
+        have = dev.produced_by(start) - dev.next
+        if have <= 0:
+            continue
+        dev.next += have
+        fts.stamp(have, 0, start, start)
+        st = fts.stats
+        if st.settled:
+            out.append((start, st.skew_ppm, st.skew_lo_ppm, st.skew_hi_ppm))
+    return out
+
+
+def true_skew_ppm(ppm: float) -> float:
+    return ppm  # FifoDevice's period is nominal * (1 + ppm): host per device time
+
+
+def test_phase_locked_reads_swing_the_fit_but_the_bounds_hold_the_truth() -> None:
+    # 150 ppm: the reads' phase wraps once every 6.7 s, longer than the 4 s fit window
+    out = locked_reads(150.0)
+    fits = [s for _, s, _, _ in out]
+    assert max(fits) - min(fits) > 200  # what the watchdog used to judge on its own
+    assert all(lo - 1e-6 <= true_skew_ppm(150.0) <= hi + 1e-6 for _, _, lo, hi in out)
+    # and honest about it: the interval is wide exactly because the data cannot say more
+    assert max(hi - lo for _, _, lo, hi in out) > 100
+
+
+def test_bounds_narrow_when_the_phase_moves() -> None:
+    # the phase moves: by the skew itself (1500 ppm wraps every 0.33 s), or by reads jittered
+    # over a whole period
+    for ppm, jitter in ((1500.0, 0), (150.0, 1_000_000)):
+        out = locked_reads(ppm, jitter_ns=jitter, seed=3)
+        late = [(lo, hi) for t, _, lo, hi in out if t > 10e9]
+        assert late and all(lo <= true_skew_ppm(ppm) <= hi for lo, hi in late)
+        assert max(hi - lo for lo, hi in late) < 30
+
+
+def test_bounds_reset_after_a_counter_re_derivation() -> None:
+    out = locked_reads(1500.0, seconds=8.0)
+    assert out and math.isfinite(out[-1][2])
+    fts = FifoTimestamper(PERIOD_NOM_NS, window=128)
+    fts.bounds.add(0, -5.0, 0.0, 0.0, 0)
+    fts.reset()
+    assert fts.stats.skew_lo_ppm == fts.stats.skew_hi_ppm == 0.0
+    assert fts.bounds.skew_lo_ppm == -math.inf and fts.bounds.skew_hi_ppm == math.inf

@@ -45,6 +45,9 @@ class Rig:
         self.frame_extra_latency_ns = 0
         self.cam_residual_ns = 100_000.0
         self.cam_skew_ppm = 20.0
+        # the IMU clock's skew: the fit, and the range its FIFO reads allow (None: a point)
+        self.imu_skew_ppm = 0.0
+        self.imu_skew_range: tuple[float, float] | None = None
         self.innovation = 0.1
         self.imu_overflow_step = self.imu_error_step = self.imu_reject_step = 0
         self.miss_step = 0
@@ -78,7 +81,8 @@ class Rig:
             t_rx = self.frame_t + 6_000_000 + self.frame_extra_latency_ns
             frames.append(Frame(self.frame_t, self.frame_seq, t_rx, IMAGE))  # type: ignore[arg-type]
         clock = ClockReading(self.cam_skew_ppm, self.cam_residual_ns, 100 + self.k, True)
-        imu_clock = ClockReading(0.0, 0.0, 100 + self.k, True)
+        lo, hi = self.imu_skew_range or (None, None)
+        imu_clock = ClockReading(self.imu_skew_ppm, 0.0, 100 + self.k, True, lo, hi)
         self.wd.evaluate(WatchdogInputs(
             self.now, self.deadlines, self.missed, imu, ranges, frames, 0, clock, imu_clock,
             self.imu_overflows, self.imu_errors, self.polls, self.imu_rejected, self.tilt_deg,
@@ -256,3 +260,24 @@ def test_of_several_trips_at_once_the_first_in_precedence_is_named() -> None:
     rig.run(0.1)
     assert rig.wd.trip is not None and rig.wd.trip.check == "frame_nonmonotonic"
     assert rig.wd.checks["frame_seq_gap"].tripped  # also failed in the same evaluation
+
+
+def test_camera_clock_skew_judges_beyond_what_the_imu_clock_resolves() -> None:
+    """A FIFO IMU read by a loop locked to its rate: its fitted skew swings by 500 ppm inside
+    the range its reads allow (a false LAND_NOW on a nominal hover in a campaign, rate error
+    502 ppm). Inside that range the camera is not judged off; a camera skew change beyond it
+    still trips."""
+    r = Rig(only("camera_clock_skew"))
+    r.imu_skew_ppm, r.imu_skew_range = -500.0, (-620.0, -380.0)
+    r.learn_and_fly()
+    r.imu_skew_ppm = 0.0  # the fit's swing, with the bounds still allowing anything between
+    r.imu_skew_range = (-500.0, 0.0)
+    r.run(1.0)
+    c = r.wd.checks["camera_clock_skew"]
+    assert r.wd.trip is None and c.max_value == 0.0
+    # the old judgement, the fitted skews alone, would have seen 500 ppm
+    assert abs((20.0 - 0.0) - (20.0 - -500.0)) > ROWS["camera_clock_skew"].threshold
+    r.cam_skew_ppm = 20.0 + 2000.0  # the camera's oscillator really changed
+    r.run_until_trip()
+    assert r.wd.trip is not None and r.wd.trip.check == "camera_clock_skew"
+    assert 2000.0 - 620.0 <= r.wd.trip.value <= 2000.0 - 120.0
