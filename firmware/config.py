@@ -85,6 +85,13 @@ class ControlConfig:
     blind_descent_mps: float = field(default=0.6, metadata=rng(0.05, 5))
     land_slow_alt_m: float = field(default=1.5, metadata=rng(0, 50))
     acceptance_radius_m: float = field(default=0.8, metadata=rng(0.05, 100))
+    # High-wind abort (PX4's COM_WIND_MAX with a land action): tilt-limited for this long,
+    # more than wind_abort_error_m off the setpoint and not closing on it (slower than
+    # wind_abort_closing_mps), the vehicle cannot hold against the air: the mission is
+    # abandoned for a LAND where it is. 0 disables.
+    wind_abort_s: float = field(default=15.0, metadata=rng(0, 3600))
+    wind_abort_error_m: float = field(default=3.0, metadata=rng(0.1, 1000))
+    wind_abort_closing_mps: float = field(default=0.2, metadata=rng(0, 100))
 
 
 @dataclass

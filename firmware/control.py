@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from firmware.config import ControlConfig, VehicleConfig
 from hal.geometry import euler_to_quat
 
+# The trim is the horizontal acceleration that has been holding the vehicle lately (against
+# wind and drag): the commanded acceleration, low-passed over this time constant.
+TRIM_TAU_S = 1.0
+
 # Quad X, PX4 order: front-right, rear-left, front-left, rear-right (must match the airframe).
 MOTOR_SIGNS = ((1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0))  # sign of x, sign of y
 MOTOR_SPIN = (-1.0, -1.0, 1.0, 1.0)
@@ -31,6 +35,7 @@ class Setpoint:
     hold_horizontal: bool = True  # False: no position loop (LAND_NOW without vision)
     climb_rate: float | None = None  # overrides the altitude loop (m/s, up positive)
     level_only: bool = False  # attitude held level, no horizontal control at all
+    trim_only: bool = False  # no horizontal control: hold the tilt that balanced the wind
 
 
 class Controller:
@@ -47,11 +52,13 @@ class Controller:
 
     def reset(self) -> None:
         self.vel_int = [0.0, 0.0]
+        self.accel_trim = [0.0, 0.0]
         self.vz_int = 0.0
         self.rate_int = [0.0, 0.0]
         self.last_att_sp = (0.0, 0.0, 0.0)
         self.last_thrust = 0.0
         self.saturated = False
+        self.tilt_limited = False  # the horizontal acceleration asked for exceeded the tilt limit
 
     def update(self, sp: Setpoint, pos: tuple[float, float, float],
                vel: tuple[float, float, float], q: list[float],
@@ -71,8 +78,12 @@ class Controller:
         az_sp = c.vz_p * ez + self.vz_int
 
         # -- horizontal: position -> velocity -> acceleration
+        trim = self.accel_trim
+        self.tilt_limited = False
         if sp.level_only:
             an_sp = ae_sp = 0.0
+        elif sp.trim_only:
+            an_sp, ae_sp = trim
         else:
             if sp.hold_horizontal:
                 vn_sp = c.pos_p * (sp.north - pos[0]) + sp.vn_ff
@@ -93,11 +104,15 @@ class Controller:
             if a_norm > a_max:
                 an_sp *= a_max / a_norm
                 ae_sp *= a_max / a_norm
+                self.tilt_limited = True
             else:
                 # integrate only when not saturated: a long braking would wind it up and
                 # overshoot into a reverse drift afterwards
                 vi[0] = max(-1.0, min(1.0, vi[0] + c.vel_i * en * dt))
                 vi[1] = max(-1.0, min(1.0, vi[1] + c.vel_i * ee * dt))
+            k = dt / (TRIM_TAU_S + dt)
+            trim[0] += k * (an_sp - trim[0])
+            trim[1] += k * (ae_sp - trim[1])
 
         # -- acceleration -> attitude (tilt toward the desired acceleration)
         yaw = sp.yaw
@@ -124,8 +139,9 @@ class Controller:
         # -- rate loop -> torques
         wx, wy, wz = rate
         ri = self.rate_int
-        ri[0] = max(-3.0, min(3.0, ri[0] + c.rate_i * (p_sp - wx) * dt))
-        ri[1] = max(-3.0, min(3.0, ri[1] + c.rate_i * (q_sp - wy) * dt))
+        if not sp.level_only:  # on the legs the ground holds the attitude: no wind-up
+            ri[0] = max(-3.0, min(3.0, ri[0] + c.rate_i * (p_sp - wx) * dt))
+            ri[1] = max(-3.0, min(3.0, ri[1] + c.rate_i * (q_sp - wy) * dt))
         ix, iy, iz = self.inertia
         tau_x = ix * (c.rate_p * (p_sp - wx) + ri[0])
         tau_y = iy * (c.rate_p * (q_sp - wy) + ri[1])

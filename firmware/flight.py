@@ -88,6 +88,8 @@ class FlightSoftware:
         self.finished = False
         self._land_timer = 0.0  # land detector: how long touchdown has looked true
         self._hold_timer = 0.0  # time held at the take-off altitude
+        self._wind_timer = 0.0  # time tilt-limited and losing ground (the high-wind abort)
+        self.land_point: tuple[float, float] | None = None  # LAND here instead of the plan's
         self._alt_sp = 0.0
         self._dt = exec_stats.period_ns / NS_PER_S
         self._last_ctrl_ns: int | None = None
@@ -224,7 +226,7 @@ class FlightSoftware:
         sp.yaw = 0.0
         sp.vn_ff = sp.ve_ff = 0.0
         sp.hold_horizontal = True
-        sp.level_only = False
+        sp.level_only = sp.trim_only = False
         sp.climb_rate = None
         if mode == Mode.TAKEOFF:
             step = 0.8 * dt
@@ -244,7 +246,7 @@ class FlightSoftware:
         elif mode in (Mode.LAND, Mode.LAND_NOW):
             c = self.cfg.control
             if mode == Mode.LAND:
-                sp.north, sp.east = self.plan.landing_point()
+                sp.north, sp.east = self.land_point or self.plan.landing_point()
                 fast = c.max_descent_mps
             else:
                 sp.north, sp.east = self.land_now_pos
@@ -255,11 +257,16 @@ class FlightSoftware:
                 fast = min(fast, c.blind_descent_mps)
             slow = nav.use_range and height < c.land_slow_alt_m
             sp.climb_rate = -(c.land_speed_mps if slow else fast)
-            # Last decimetres, or already touching: no horizontal control, attitude level, so
-            # a velocity error cannot tip the vehicle over its legs (PX4's ground contact).
+            # Last decimetres: no horizontal control, so a velocity error cannot tip the vehicle
+            # over its legs (PX4's ground contact), but the tilt that has been balancing the
+            # wind is held: levelling in the air lets a steady wind blow the vehicle into a
+            # sideways touchdown (a campaign crash, 2.4 m/s in wind). Ground contact (low and
+            # no longer descending) or touching: level, and stop fighting the ground's tilt.
             near = nav.use_range and height < self.cfg.vehicle.gear_height_m + GROUND_NEAR_M
-            if near or self._land_timer > 0.0:
+            if self._land_timer > 0.0 or self._ground_contact():
                 sp.level_only = True
+            elif near:
+                sp.trim_only = True
             sp.alt = height
             sp.max_speed = 1.0
             if self._landed(dt):
@@ -268,14 +275,42 @@ class FlightSoftware:
                 return off
         motors = self.ctrl.update(sp, nav.position_ned, nav.velocity_ned, nav.q, nav.rate,
                                   ctrl_dt)
+        if mode in (Mode.TAKEOFF, Mode.MISSION):
+            self._judge_wind(sp, now, dt)
         return motors
 
-    def _landed(self, dt: float) -> bool:
+    def _judge_wind(self, sp: Setpoint, now: int, dt: float) -> None:
+        """The high-wind abort: a vehicle that has been at its tilt limit and losing ground
+        (off its setpoint and not closing on it) for ``wind_abort_s`` cannot fly the plan in
+        this air; it lands where it is rather than be blown away for the rest of its battery.
+        Navigation is healthy: a LAND, not LAND_NOW."""
+        c = self.cfg.control
+        pn, pe, _ = self.nav.position_ned
+        vn, ve, _ = self.nav.velocity_ned
+        dn, de = sp.north - pn, sp.east - pe
+        off = math.hypot(dn, de)
+        closing = (vn * dn + ve * de) / off if off > 0 else 0.0
+        losing = off > c.wind_abort_error_m and closing < c.wind_abort_closing_mps
+        if c.wind_abort_s > 0 and self.ctrl.tilt_limited and losing:
+            self._wind_timer += dt
+        else:
+            self._wind_timer = 0.0
+        if self._wind_timer >= c.wind_abort_s > 0:
+            self.land_point = (pn, pe)
+            self.event(now, f"HIGH WIND: at the tilt limit for {self._wind_timer:.1f} s and "
+                       f"{off:.1f} m off the setpoint: mission abandoned, landing here",
+                       logging.WARNING)
+            self._set_mode(Mode.LAND, now, "high wind")
+
+    def _ground_contact(self) -> bool:
+        """Low and no longer descending (PX4's ground contact stage): the legs are down."""
         nav = self.nav
         low = not nav.use_range or nav.height_m < self.cfg.vehicle.gear_height_m + 0.4
-        still = abs(nav.velocity_ned[2]) < 0.3
+        return low and abs(nav.velocity_ned[2]) < 0.3
+
+    def _landed(self, dt: float) -> bool:
         light = self.ctrl.last_thrust < 0.8 * self.hover_thrust_n
-        if low and still and light:
+        if self._ground_contact() and light:
             self._land_timer += dt
         else:
             self._land_timer = 0.0

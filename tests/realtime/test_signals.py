@@ -19,11 +19,17 @@ from tests.conftest import ROOT, SCENARIOS
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 
+REALTIME_TABLE = (ROOT / "config" / "hil.toml").read_text().split("[realtime]\n")[1]
+REALTIME_TABLE = "[realtime]\n" + REALTIME_TABLE.split("\n[")[0] + "\n"
+
 
 def start(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, float], Path]:
     cfg = tmp / "rt.toml"
+    # paced to the wall clock with the real-time settings a bench user flies with (the
+    # shipped hil config's): under SCHED_OTHER a loaded host slowed the paced simulation so
+    # much that take-off outlasted the wait (a red clean-clone make test)
     cfg.write_text((ROOT / "config" / "sim.toml").read_text().replace(
-        "[sim]\n", "[sim]\nrealtime = true\n"))
+        "[sim]\n", "[sim]\nrealtime = true\n") + "\n" + REALTIME_TABLE)
     out = tmp / "summary.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "fly", "--no-log", "--config", str(cfg),
@@ -44,7 +50,7 @@ def start(tmp: Path) -> tuple[subprocess.Popen[str], dict[str, float], Path]:
     return proc, seen, out
 
 
-def wait_for(seen: dict[str, float], key: str, timeout: float = 30.0) -> None:
+def wait_for(seen: dict[str, float], key: str, timeout: float = 45.0) -> None:
     end = time.monotonic() + timeout
     while key not in seen and time.monotonic() < end:
         time.sleep(0.01)

@@ -234,3 +234,27 @@ def test_navigator_rejects_non_finite_and_impossible_imu_samples(bad: float) -> 
     nav.propagate([ImuSample(30_000_000, 30, still[0], still[1], 20.0)])
     assert nav.counters.imu_rejected == 2
     assert math.sqrt(sum(c * c for c in nav.q)) == pytest.approx(1.0)
+
+
+def test_near_the_ground_the_controller_holds_the_wind_trim_and_levels_on_contact() -> None:
+    from firmware.control import Setpoint
+
+    ctrl = Controller(ControlConfig(), VehicleConfig(), 3.71)
+    level_q = [1.0, 0.0, 0.0, 0.0]
+    # hovering in an east wind: the velocity loop leans west, steadily, for seconds
+    sp = Setpoint(north=0.0, east=0.0, alt=5.0)
+    for _ in range(2000):
+        ctrl.update(sp, (0.0, 0.0, -5.0), (0.0, 0.3, 0.0), level_q, (0.0, 0.0, 0.0), 0.002)
+    roll_flying = ctrl.last_att_sp[0]
+    assert roll_flying < -0.02  # leaning into the wind
+    # the last decimetres: no horizontal control, yet a velocity error changes nothing...
+    sp.trim_only = True
+    ctrl.update(sp, (0.0, 0.0, -0.5), (0.0, 2.0, 0.0), level_q, (0.0, 0.0, 0.0), 0.002)
+    roll_trim = ctrl.last_att_sp[0]
+    ctrl.update(sp, (0.0, 0.0, -0.5), (0.0, -2.0, 0.0), level_q, (0.0, 0.0, 0.0), 0.002)
+    assert ctrl.last_att_sp[0] == roll_trim
+    assert abs(roll_trim - roll_flying) < 0.2 * abs(roll_flying)  # the lean of the last second
+    # ...and the lean into the wind is kept until contact, then the vehicle levels
+    sp.trim_only, sp.level_only = False, True
+    ctrl.update(sp, (0.0, 0.0, -0.2), (0.0, 0.3, 0.0), level_q, (0.0, 0.0, 0.0), 0.002)
+    assert ctrl.last_att_sp[0] == 0.0 and ctrl.last_att_sp[1] == 0.0
