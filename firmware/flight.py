@@ -268,7 +268,8 @@ class FlightSoftware:
             elif near:
                 sp.trim_only = True
             sp.alt = height
-            sp.max_speed = 1.0
+            # in the slow zone the approach slows sideways too: legs meet the ground at speed
+            sp.max_speed = c.land_speed_mps if slow else 1.0
             if self._landed(dt):
                 self._set_mode(Mode.LANDED, now, "touchdown")
                 self.watchdog.disarm()

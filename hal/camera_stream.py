@@ -418,7 +418,8 @@ class StreamCamera(CameraThread):
                     if n:
                         data += port.read(n)
                     if self._rx_watch is not None:
-                        self._rx_watch.after_read(n, position + len(data))
+                        # bytes waiting when the read began: the first one was taken
+                        self._rx_watch.after_read(n + 1, position + len(data))
             except Exception as exc:  # the reader must outlive any port failure
                 if not isinstance(exc, SERIAL_ERRORS):
                     log.exception("%s: unexpected error in reader", self.name)
