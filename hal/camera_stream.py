@@ -354,7 +354,7 @@ class StreamCamera(CameraThread):
         self._port: SerialPort | None = None
         self._ever_connected = False
         self._wrong_size = 0
-        self._rx_watch: RxOverrunWatch | None = None
+        self._rx_watch = RxOverrunWatch()
         self._rx_lost = 0
         # the previous delivered frame: its seq and the parser's discarded bytes then
         self._last_seq: int | None = None
@@ -369,7 +369,7 @@ class StreamCamera(CameraThread):
         h.lost = ps.lost + self._queue.dropped
         h.overflows = self._queue.dropped + self._rx_lost
         c = self.counters
-        c.rx_overruns = self._rx_watch.episodes if self._rx_watch else 0
+        c.rx_overruns = self._rx_watch.episodes
         c.rx_lost = self._rx_lost
         c.resyncs, c.bytes_skipped, c.gaps = ps.resyncs, ps.bytes_skipped, ps.gaps
         c.truncated, c.bad_header, c.bad_payload = ps.truncated, ps.bad_header, ps.bad_payload
@@ -392,10 +392,7 @@ class StreamCamera(CameraThread):
             self._stop.wait(backoff.fail())
             return False
         backoff.ok()
-        episodes = self._rx_watch.episodes if self._rx_watch else 0
-        self._rx_watch = RxOverrunWatch(self._port)
-        self._rx_watch.episodes = episodes
-        self._rx_watch.horizon = 0  # a hole across a reconnect is the link's, not a backlog
+        self._rx_watch.attach(self._port)
         if self._ever_connected:
             self._health.reconnects += 1
             log.info("%s: reconnected", self.name)
@@ -417,9 +414,8 @@ class StreamCamera(CameraThread):
                     n = port.in_waiting
                     if n:
                         data += port.read(n)
-                    if self._rx_watch is not None:
-                        # bytes waiting when the read began: the first one was taken
-                        self._rx_watch.after_read(n + 1, position + len(data))
+                    # bytes waiting when the read began: the first one was taken
+                    self._rx_watch.after_read(n + 1, position + len(data))
             except Exception as exc:  # the reader must outlive any port failure
                 if not isinstance(exc, SERIAL_ERRORS):
                     log.exception("%s: unexpected error in reader", self.name)
@@ -457,7 +453,7 @@ class StreamCamera(CameraThread):
         (bytes discarded) in bytes read within reach of a read that found the receive path
         overrun or full (``RxOverrunWatch``); otherwise the camera or the wire lost them, and
         the watchdog's sequence checks judge that."""
-        overran = self._rx_watch is not None and self._rx_watch.covers(position)
+        overran = self._rx_watch.covers(position)
         last, self._last_seq = self._last_seq, seq
         hole, self._discarded_at_last = discarded > self._discarded_at_last, discarded
         if overran and hole and last is not None:

@@ -86,27 +86,28 @@ class RxOverrunWatch:
     The camera driver judges such a hole as the host's (``DeviceHealth.overflows``), not as
     frames the camera or the wire lost."""
 
-    def __init__(self, port: object) -> None:
+    def __init__(self) -> None:
         self._fd: int | None = None
         self._overruns = 0
-        self.episodes = 0  # reads that found evidence
+        self.episodes = 0  # reads that found evidence, across reconnects
         self.horizon = 0  # stream position (bytes read) up to which a hole is the host's
+
+    def attach(self, port: object) -> None:
+        """A newly opened port: its counters if it has them; a hole across the reconnect is
+        the link's, not a backlog."""
+        self._fd, self.horizon = None, 0
         fileno = getattr(port, "fileno", None)
-        if fileno is not None:
-            with contextlib.suppress(OSError, ValueError, termios.error):
-                self._fd = fileno()
-                self._overruns = self._read_icount()  # raises on a pty: no counters there
-                return
-        self._fd = None
+        if fileno is None:
+            return
+        with contextlib.suppress(OSError, ValueError, termios.error):
+            fd = fileno()
+            self._overruns = self._read_icount(fd)  # raises on a pty: no counters there
+            self._fd = fd
 
-    def _read_icount(self) -> int:
-        assert self._fd is not None
-        counts = _ICOUNT.unpack(fcntl.ioctl(self._fd, termios.TIOCGICOUNT, bytes(_ICOUNT.size)))
+    @staticmethod
+    def _read_icount(fd: int) -> int:
+        counts = _ICOUNT.unpack(fcntl.ioctl(fd, termios.TIOCGICOUNT, bytes(_ICOUNT.size)))
         return counts[_OVERRUN] + counts[_BUF_OVERRUN]
-
-    @property
-    def has_counters(self) -> bool:
-        return self._fd is not None
 
     def after_read(self, waiting: int, position: int) -> None:
         """Called by the reader after each read: how many bytes were waiting, and how many it
@@ -114,7 +115,7 @@ class RxOverrunWatch:
         evidence = waiting >= LDISC_FULL_BYTES
         if self._fd is not None:
             try:
-                overruns = self._read_icount()
+                overruns = self._read_icount(self._fd)
             except OSError:
                 overruns = self._overruns
             evidence = overruns > self._overruns

@@ -262,6 +262,10 @@ class SkewBounds:
         self._blk_start, self._blk_lo, self._blk_hi = now_ns, None, None
         self._solve()
 
+    def publish(self, stats: ClockStats) -> None:
+        """Put the interval into the clock's stats, beside the mapper's fitted skew."""
+        stats.skew_lo_ppm, stats.skew_hi_ppm = self.skew_lo_ppm, self.skew_hi_ppm
+
     def _solve(self) -> None:
         if len(self._lo) < 2:
             return
@@ -369,8 +373,7 @@ class FifoTimestamper:
         # sample newest + remaining + 1 was not in the FIFO when the count latched, after now_ns
         lo = SkewBounds.lower_edge(now_ns + self._latency_ns, remaining + 1, period)
         self.bounds.add(dev, lo, t_obs, self.mapper.to_host(dev), now_ns)
-        st = self.mapper.stats
-        st.skew_lo_ppm, st.skew_hi_ppm = self.bounds.skew_lo_ppm, self.bounds.skew_hi_ppm
+        self.bounds.publish(self.mapper.stats)
         first = newest - k + 1
         self._next_counter = newest + 1
         to_host = self.mapper.to_host

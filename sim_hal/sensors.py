@@ -219,7 +219,7 @@ class SimImu(_Timed):
         period_host = period * (1.0 + st.skew_ppm * 1e-6)
         self.bounds.add(dev_last, SkewBounds.lower_edge(now, 1, period_host), now,
                         mapper.to_host(dev_last), now)
-        st.skew_lo_ppm, st.skew_hi_ppm = self.bounds.skew_lo_ppm, self.bounds.skew_hi_ppm
+        self.bounds.publish(st)
         out = []
         for seq, _t_true, acc, gyr in fifo:
             dev = int(seq * period)
