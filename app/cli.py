@@ -48,6 +48,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _search_ms(text: str) -> float:
+    """``--search-ms``: 2 .. 500 ms."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not (math.isfinite(value) and 2 <= value <= 500):
+        raise argparse.ArgumentTypeError(f"must be 2 .. 500 ms (got {one_line(text[:40])})")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="flightsw", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -89,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     lp = lsub.add_parser("plot", help="an anomaly-report figure (needs matplotlib)")
     lp.add_argument("file", type=Path)
     lp.add_argument("-o", "--out", type=Path, required=True, help="output PNG")
+    cal = sub.add_parser("calibrate", help="calibrations from a flight log")
+    csub = cal.add_subparsers(dest="calibrate_command", required=True)
+    ci = csub.add_parser("camera-imu", help="the camera-IMU time offset, from image motion "
+                         "against the gyro; prints the config line to use")
+    ci.add_argument("file", type=Path)
+    ci.add_argument("--plot", type=Path, help="also plot the correlation used (PNG)")
+    ci.add_argument("--search-ms", type=_search_ms, default=200.0,
+                    help="candidates span +- this (default 200)")
+    ci.add_argument("--json", action="store_true", help="one JSON object instead of text")
     from app.campaign.command import add_parser as add_campaign_parser
 
     add_campaign_parser(sub)
@@ -116,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(args)
         if args.command == "log":
             return _log(args)
+        if args.command == "calibrate":
+            return _calibrate(args)
         if args.command == "campaign":
             from app.campaign.command import campaign_command
 
@@ -189,6 +211,21 @@ def _log(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    """Exit 0 with a confident estimate, 1 when the log cannot tell (too little motion)."""
+    from ground.calibrate_camera_imu import calibrate, plot
+    from ground.logdata import LogToolError
+
+    try:
+        cal = calibrate(args.file, search_ms=args.search_ms)
+        print(json.dumps(cal.as_dict()) if args.json else cal.text())
+        if args.plot is not None:
+            print(f"wrote {plot(cal, args.plot)}", file=sys.stderr if args.json else sys.stdout)
+    except LogToolError as exc:
+        raise ConfigError(str(exc)) from None
+    return 0 if cal.confident else 1
+
+
 def _fly(args: argparse.Namespace) -> int:
     from app.boot import prepare
     from app.session import fly
@@ -252,6 +289,17 @@ def human_summary(s: FlightSummary) -> str:
         lines.append(f"  velocity estimate off the truth by up to {verr:.2f} m/s after the fault")
     lines.append(f"  executive: {s.cycles} cycles, {s.overruns} overruns, "
                  f"{s.slips} slips")
+    off = s.camera_imu_offset
+    if off:
+        if off.get("confident"):
+            lines.append(f"  camera-IMU time offset {off['estimate_ms']:+.1f} +- "
+                         f"{off['sigma_ms']:.1f} ms beyond the configured "
+                         f"{off['configured_ms']:g} ms (confident from "
+                         f"{off['confident_at_s']:.1f} s; correction applied "
+                         f"{off['correction_ms']:+.1f} ms)")
+        else:
+            lines.append("  camera-IMU time offset: no confident estimate (too little rotation "
+                         "change seen to tell)")
     timing = s.timing
     if (timing and s.backend != "sim") or (timing and s.realtime):
         w, c = timing["wake_latency_us"], timing["cycle_time_us"]

@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Literal, NamedTuple
 
+from firmware.time_offset import OffsetEstimate
 from hal.types import NS_PER_S, ClockStats, Frame, ImuSample, RangeSample
 
 Source = Literal["vision", "imu", "range", "exec", "nav", "operator"]
 
 
 class When(Enum):
-    """When a check is evaluated. A cycle runs DEADLINES, IMU, FRAME, AGES, COUNTERS in that
-    order; innovations interleave with frames (the frame begun in an earlier cycle first, then
+    """When a check is evaluated. A cycle runs DEADLINES, IMU, FRAME, AGES, COUNTERS, OFFSET in
+    that order; innovations interleave with frames (the frame begun in an earlier cycle first, then
     each frame's own after its frame checks)."""
 
     DEADLINES = "each cycle while armed, once window_s of deadlines is held"
@@ -39,6 +40,7 @@ class When(Enum):
     INNOVATION = "each vision innovation while airborne"
     AGES = "each cycle while armed"
     COUNTERS = "each cycle while armed, once window_s of counters is held"
+    OFFSET = "each new camera-IMU time offset estimate while airborne"
 
 
 # -- what one cycle hands the watchdog -----------------------------------------------------
@@ -103,6 +105,7 @@ class WatchdogInputs(NamedTuple):
     # vision innovations (m/s): of the frame begun in an earlier cycle, then one per frame
     earlier_innovation: float | None = None
     frame_innovations: tuple[float | None, ...] = ()
+    camera_offset: OffsetEstimate | None = None  # a new estimate this cycle
 
 
 # -- the facts each phase's value functions read --------------------------------------------
@@ -256,6 +259,14 @@ def imu_bad_data(w: CounterWindow) -> float | None:
     return w.bad
 
 
+def camera_imu_offset(e: OffsetEstimate) -> float | None:
+    """How far the images' true exposure times are, at least (2 sigma), from where the stamps
+    and the configured offset put them; judged only once the estimate is confident."""
+    if not e.confident:
+        return None
+    return max(0.0, abs(e.offset_s) - 2.0 * e.sigma_s)
+
+
 # -- the table ------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CheckRow:
@@ -312,6 +323,10 @@ CHECKS: tuple[CheckRow, ...] = (
              exec_overruns, "deadlines missed within window_s"),
     CheckRow("tilt", "nav", "deg", False, 35.0, 25, When.AGES, 5, tilt,
              "estimated tilt"),
+    CheckRow("camera_imu_offset", "vision", "s", True, 0.012, 10, When.OFFSET, 1,
+             camera_imu_offset, "camera-IMU time offset estimated from image motion against "
+             "the gyro, beyond 2 sigma, off the configured one (also the bound within which "
+             "navigation corrects for it)"),
 )
 
 

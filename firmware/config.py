@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from firmware.checks import CHECKS, CheckRow
+from firmware.time_offset import TimeOffsetConfig
 from hal.realtime import RtSettings
 from hal.tomlschema import ConfigError, describe, key_path, load, read_toml, rng
 
@@ -58,7 +59,15 @@ class NavConfig:
     vision_min_quality: float = field(default=0.2, metadata=rng(0, 1))
     range_noise_m: float = field(default=0.04, metadata=rng(0.001, 10))
     range_gate_m: float = field(default=2.0, metadata=rng(0.01, 100))
-    history_s: float = field(default=1.0, metadata=rng(0.1, 10))
+    history_s: float = field(default=2.5, metadata=rng(0.1, 10))
+    # When vision is condemned, the horizontal state goes back this far and dead-reckons
+    # forward on the IMU: what vision said while the checks were still gathering evidence is
+    # not trusted either. Within history_s; 0 disables.
+    vision_rewind_s: float = field(default=2.0, metadata=rng(0, 10))
+    # added to every frame stamp: the camera's images were really exposed this much later
+    # than their stamps say (VINS-Mono's td). `flightsw calibrate camera-imu LOG` measures it;
+    # the online estimator ([time_offset]) follows what is left
+    camera_time_offset_ms: float = field(default=0.0, metadata=rng(-500, 500))
 
 
 @dataclass
@@ -163,6 +172,7 @@ class FlightConfig:
     nav: NavConfig = field(default_factory=NavConfig)
     control: ControlConfig = field(default_factory=ControlConfig)
     contingency: ContingencyConfig = field(default_factory=ContingencyConfig)
+    time_offset: TimeOffsetConfig = field(default_factory=TimeOffsetConfig)
     preflight: PreflightConfig = field(default_factory=PreflightConfig)
     log: LogConfig = field(default_factory=LogConfig)
     realtime: RtSettings = field(default_factory=RtSettings)

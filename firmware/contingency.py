@@ -80,6 +80,7 @@ class Watchdog:
         self._innovation_rows = self._rows(When.INNOVATION)
         self._ages_rows = self._rows(When.AGES)
         self._counter_rows = self._rows(When.COUNTERS)
+        self._offset_rows = self._rows(When.OFFSET)
         self.trip: Trip | None = None
         self.armed = False  # flight checks judged only while airborne
         self.cam_period_ns = NS_PER_S / camera_rate_hz
@@ -143,6 +144,8 @@ class Watchdog:
         if self.armed:
             self._ages_phase(x)
             self._counters_phase(x)
+        if x.airborne and x.camera_offset is not None:
+            self._run(self._offset_rows, x.camera_offset, now)
 
     # -- evaluation core ------------------------------------------------------------------
     def _rows(self, when: When) -> _Rows:

@@ -19,6 +19,7 @@ from firmware.control import Controller, Setpoint
 from firmware.executive import ExecStats
 from firmware.mission import MissionSequencer
 from firmware.nav import FlowEngine, Navigator
+from firmware.time_offset import OffsetEstimate
 from hal.interfaces import Hal
 from hal.types import NS_PER_S, ActuatorCommand, Frame, ImuSample, RangeSample
 
@@ -58,6 +59,7 @@ class FlightRecord:
 
     setpoint: Setpoint = field(default_factory=lambda: Setpoint(0.0, 0.0, 0.0))
     motors: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    offset: OffsetEstimate | None = None  # a new camera-IMU time offset estimate this cycle
 
 
 class FlightSoftware:
@@ -70,7 +72,8 @@ class FlightSoftware:
         self.exec_stats = exec_stats
         cam = hal.camera
         self.nav = Navigator(cfg.nav, gravity, hal.imu.rate_hz, cam.width, cam.height,
-                             cam.focal_px, flow_engine)
+                             cam.focal_px, flow_engine, cfg.time_offset,
+                             cfg.contingency.check("camera_imu_offset").threshold)
         self.ctrl = Controller(cfg.control, cfg.vehicle, gravity)
         self.watchdog = Watchdog(cfg.contingency, cam.rate_hz)
         self.mission = MissionSequencer(plan, acceptance_m=cfg.control.acceptance_radius_m)
@@ -99,6 +102,9 @@ class FlightSoftware:
         self.on_inputs: Callable[[int, list[ImuSample], list[RangeSample], list[Frame]],
                                  None] | None = None
         self.on_cycle_done: Callable[[FlightSoftware, int], None] | None = None
+        # the camera-IMU time offset estimate: when it was first confident, its largest size
+        self.offset_confident_ns: int | None = None
+        self.offset_max_abs_s = 0.0
 
     # -- helpers --------------------------------------------------------------------------
     def event(self, now: int, text: str, level: int = logging.INFO) -> None:
@@ -140,6 +146,11 @@ class FlightSoftware:
         cam_h, imu_h = hal.camera.health(), hal.imu.health()
         earlier = nav.step_frame() if nav.aligned else None  # the frame begun in a past cycle
         innovations = tuple(nav.fuse_frame(fr) if nav.aligned else None for fr in frames)
+        offset = self.rec.offset = nav.take_offset_update()
+        if offset is not None and offset.confident:
+            if self.offset_confident_ns is None:
+                self.offset_confident_ns = now
+            self.offset_max_abs_s = max(self.offset_max_abs_s, abs(offset.offset_s))
         st = self.exec_stats
         wd = self.watchdog
         wd.evaluate(WatchdogInputs(
@@ -148,7 +159,7 @@ class FlightSoftware:
             imu_h.errors, self.polls, nav.counters.imu_rejected, nav.tilt_deg(),
             self.mode in AIRBORNE,
             nav.use_vision and nav.height_m > self.cfg.nav.vision_min_alt_m + 0.5,
-            earlier, innovations))
+            earlier, innovations, offset))
         if wd.trip is not None and self.land_now is None:
             self._enter_land_now(wd.trip, now)
         motors = self._modes_and_control(now)
@@ -320,5 +331,31 @@ class FlightSoftware:
     # -- reporting ------------------------------------------------------------------------
     def status_line(self, now: int) -> str:
         vn, ve, _ = self.nav.velocity_ned
+        est = self.nav.time_offset.estimate
+        cam = (f"{est.offset_s * 1e3:+6.1f}+-{est.sigma_s * 1e3:.1f} ms"
+               if est is not None and est.confident else "   (no estimate)")
         return (f"t={self.mission_time(now):7.2f}s  {self.mode.name:<8}  "
-                f"alt={self.nav.height_m:6.2f} m  speed={math.hypot(vn, ve):5.2f} m/s")
+                f"alt={self.nav.height_m:6.2f} m  speed={math.hypot(vn, ve):5.2f} m/s  "
+                f"cam-imu {cam}")
+
+    def offset_report(self) -> dict[str, float | bool | None]:
+        """The camera-IMU time offset estimate at the end, for the summary ({} when off)."""
+        nav = self.nav
+        if not nav.offset_cfg.enabled:
+            return {}
+        est = nav.time_offset.estimate
+        confident_at = (None if self.offset_confident_ns is None
+                        else round(self.mission_time(self.offset_confident_ns), 3))
+        return {
+            "configured_ms": nav.cfg.camera_time_offset_ms,
+            "estimate_ms": None if est is None else round(est.offset_s * 1e3, 3),
+            "sigma_ms": None if est is None or not math.isfinite(est.sigma_s)
+            else round(est.sigma_s * 1e3, 3),
+            "confident": bool(est is not None and est.confident),
+            "confident_at_s": confident_at,
+            "max_abs_ms": round(self.offset_max_abs_s * 1e3, 3),
+            "excitation_px_per_ms": None if est is None else round(est.excitation_px_per_ms, 5),
+            "pairs_used": nav.time_offset.pairs_used,
+            "correction_ms": round(nav.offset_correction_ns / 1e6, 3),
+            "rewound_s": round(nav.rewound_s, 3),
+        }

@@ -90,9 +90,16 @@ TRUTH = _topic(
     "truth", ("double[3]", "position"), ("double[3]", "velocity"), ("float", "roll_deg"),
     ("float", "pitch_deg"), ("float", "yaw_deg"), ("bool", "on_ground"))
 
+# Each new camera-IMU time offset estimate (firmware.time_offset), relative to the configured
+# offset; ``correction_ns`` is what navigation then added to frame stamps.
+CAMERA_IMU_OFFSET = _topic(
+    "camera_imu_offset", ("int64_t", "t_ns"), ("double", "offset_s"), ("double", "sigma_s"),
+    ("double", "excitation_px_per_ms"), ("double", "pairs"), ("bool", "confident"),
+    ("bool", "at_edge"), ("int64_t", "correction_ns"))
+
 TOPICS: tuple[TopicDef, ...] = (
     SENSOR_IMU, SENSOR_RANGE, CAMERA_FRAME, VISION_FLOW, CYCLE_INPUTS, VEHICLE_STATE, SETPOINT,
-    ACTUATOR_OUTPUTS, EXECUTIVE, CONTINGENCY, CONTINGENCY_THRESHOLDS, TRUTH)
+    ACTUATOR_OUTPUTS, EXECUTIVE, CONTINGENCY, CONTINGENCY_THRESHOLDS, TRUTH, CAMERA_IMU_OFFSET)
 # What replay feeds back through navigation and the watchdog.
 INPUT_TOPICS: tuple[TopicDef, ...] = (
     SENSOR_IMU, SENSOR_RANGE, CAMERA_FRAME, VISION_FLOW, CYCLE_INPUTS, CONTINGENCY)

@@ -23,6 +23,12 @@ from dataclasses import dataclass
 
 from firmware.config import NavConfig
 from firmware.kf import AxisKf
+from firmware.time_offset import (
+    CameraImuOffset,
+    OffsetEstimate,
+    TimeOffsetConfig,
+    correction_ns,
+)
 from firmware.vision import (
     FlowEngine,
     FlowObserver,
@@ -59,7 +65,9 @@ class NavCounters:
 class Navigator:
     def __init__(self, cfg: NavConfig, gravity: float, imu_rate_hz: float,
                  cam_width: int, cam_height: int, focal_px: float,
-                 flow_engine: FlowEngine | None = None) -> None:
+                 flow_engine: FlowEngine | None = None,
+                 offset_cfg: TimeOffsetConfig | None = None,
+                 offset_bound_s: float = 0.012) -> None:
         self.cfg = cfg
         self.g = gravity
         self.nominal_imu_dt = 1.0 / imu_rate_hz
@@ -90,12 +98,25 @@ class Navigator:
         self._prev_frame_t: int | None = None
         self._hist_t: list[int] = []
         self._hist: list[tuple[float, ...]] = []
+        # per history entry: the NED horizontal accelerations integrated then and the bias
+        # estimates (a rewind dead-reckons from an older state with them)
+        self._hist_acc: list[tuple[float, float, float, float]] = []
         self._hist_len = 0
         self.counters = NavCounters()
         self.last_vision_innov = 0.0  # m/s, magnitude of the last vision innovation
         self.last_vision_vel = (0.0, 0.0)
         self.last_flow = (0.0, 0.0, 0.0)
         self.range_ok_t_ns = 0
+        self._acc = (0.0, 0.0)
+        self.rewound_s = 0.0  # how far the last vision rewind went back
+        # camera-IMU time offset: the configured one is added to every frame stamp; the online
+        # estimate (relative to it) is added too while it is confident and within the bound
+        self.offset_cfg = offset_cfg if offset_cfg is not None else TimeOffsetConfig()
+        self.offset_bound_s = offset_bound_s
+        self.cam_offset_ns = round(cfg.camera_time_offset_ms * 1e6)
+        self.time_offset = CameraImuOffset(self.offset_cfg, focal_px, self.rot_gain)
+        self.offset_correction_ns = 0
+        self.offset_update: OffsetEstimate | None = None  # new this cycle (the watchdog's)
 
     # -- alignment ------------------------------------------------------------------------
     def align(self, samples: list[ImuSample]) -> None:
@@ -163,6 +184,8 @@ class Navigator:
             return
         cnt.imu_used += len(samples)
         self.t_ns = t_prev
+        if self.offset_cfg.enabled:
+            self.time_offset.record_gyro(t_prev, dax, day)
         fx, fy, fz = fsx / total, fsy / total, fsz / total
         self.rate = (dax / total, day / total, daz / total)
 
@@ -210,6 +233,7 @@ class Navigator:
         self.kn.predict(an, total)
         self.ke.predict(ae, total)
         self.ku.predict(-ad, total)
+        self._acc = (an, ae)
         # kinematic acceleration for the attitude reference: bias-corrected, smoothed
         k = min(1.0, total / 0.05)
         ak = self.accel_kin
@@ -223,10 +247,12 @@ class Navigator:
         q = self.q
         self._hist.append((self.kn.p, self.ke.p, self.ku.p, q[0], q[1], q[2], q[3],
                            self.kn.v, self.ke.v))
+        self._hist_acc.append((self._acc[0], self._acc[1], self.kn.b, self.ke.b))
         if len(self._hist_t) > 2 * self._hist_cap():
             cut = len(self._hist_t) - self._hist_cap()
             del self._hist_t[:cut]
             del self._hist[:cut]
+            del self._hist_acc[:cut]
 
     def _hist_cap(self) -> int:
         if not self._hist_len:
@@ -315,8 +341,13 @@ class Navigator:
         if flow.quality < self.cfg.vision_min_quality:
             cnt.vision_rejected += 1
             return None
-        s0 = self.state_at(t_prev)
-        s1 = self.state_at(fr.t_ns)
+        t0 = t_prev + self.cam_offset_ns  # the configured offset: stamps -> true exposures
+        t1 = fr.t_ns + self.cam_offset_ns
+        if self.offset_cfg.enabled:
+            self._feed_offset(flow.drow, flow.dcol, t0, t1)
+        c = self.offset_correction_ns
+        s0 = self.state_at(t0 + c)
+        s1 = self.state_at(t1 + c)
         dt = (fr.t_ns - t_prev) / NS_PER_S
         if s0 is None or s1 is None or dt <= 0.0:
             cnt.vision_skipped += 1
@@ -349,9 +380,63 @@ class Navigator:
         cnt.vision_used += 1
         return self.last_vision_innov
 
+    def _feed_offset(self, drow: float, dcol: float, t0: int, t1: int) -> None:
+        """Give the offset estimator this pair's rotational shift (the measured shift minus the
+        translation the velocity estimate predicts over the stamped interval) and take its
+        new estimate, if any, and the correction it allows."""
+        a, b = self.state_at(t0), self.state_at(t1)
+        dt = (t1 - t0) / NS_PER_S
+        if a is not None and b is not None and dt > 0.0:
+            r0, r1, _, r3, r4, _, r6, r7, _ = quat_to_matrix(b[3:7])
+            vn, ve, vd = 0.5 * (a[7] + b[7]), 0.5 * (a[8] + b[8]), -self.ku.v
+            vx_b = r0 * vn + r3 * ve + r6 * vd
+            vy_b = r1 * vn + r4 * ve + r7 * vd
+            height = 0.5 * (a[2] + b[2]) / max(self._cos_tilt_of(b), 0.5)
+            if height > 0.0:
+                k = self.focal_px * dt / height  # px per m/s of body velocity
+                self.time_offset.add_pair(t0, t1, drow - vx_b * k, dcol + vy_b * k)
+        est = self.time_offset.update()
+        if est is not None:
+            self.offset_update = est
+            self.offset_correction_ns = correction_ns(est, self.offset_bound_s,
+                                                      self.offset_cfg)
+
+    def _rewind_horizontal(self, seconds: float) -> None:
+        """Vision has just been condemned: what it taught the horizontal state over the last
+        ``seconds`` (the checks' detection time) may be its lie. Go back to the state and
+        accelerometer bias of then and dead-reckon to now on the accelerations integrated
+        since. A vision fault found late had pulled the velocity 1-2 m/s off and its bias
+        with it; braking on that estimate slid the vehicle into a 2.5 m/s touchdown."""
+        ts = self._hist_t
+        if seconds <= 0.0 or len(ts) < 2:
+            return
+        i = max(0, bisect_left(ts, self.t_ns - int(seconds * NS_PER_S)))
+        if i >= len(ts) - 1:
+            return
+        h, acc = self._hist, self._hist_acc
+        pn, pe, vn, ve = h[i][0], h[i][1], h[i][7], h[i][8]
+        bn, be = acc[i][2], acc[i][3]
+        for j in range(i + 1, len(ts)):
+            dt = (ts[j] - ts[j - 1]) / NS_PER_S
+            an, ae = acc[j][0] - bn, acc[j][1] - be
+            pn += (vn + 0.5 * an * dt) * dt
+            pe += (ve + 0.5 * ae * dt) * dt
+            vn += an * dt
+            ve += ae * dt
+        for kf, p, v, b in ((self.kn, pn, vn, bn), (self.ke, pe, ve, be)):
+            kf.p, kf.v, kf.b = p, v, b
+        self.rewound_s = (ts[-1] - ts[i]) / NS_PER_S
+
+    def take_offset_update(self) -> OffsetEstimate | None:
+        """The estimate made since the last call (None if none)."""
+        est, self.offset_update = self.offset_update, None
+        return est
+
     def stop_trusting(self, vision: bool = False, altimeter: bool = False) -> None:
         """Stop fusing a source for the rest of the flight (LAND_NOW's trip actions)."""
         if vision:
+            if self.use_vision:
+                self._rewind_horizontal(self.cfg.vision_rewind_s)
             self.use_vision = False
             self._flow_reset()
             self._prev_frame_t = None

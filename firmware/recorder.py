@@ -169,6 +169,11 @@ class FlightRecorder:
         w.data(ids[lt.EXECUTIVE.name],
                (ts, st.cycles, st.overruns, st.slips, st.last_cycle_ns / 1e3,
                 st.last_wake_latency_ns / 1e3, st.max_cycle_ns / 1e3))
+        off = fsw.rec.offset
+        if off is not None:
+            w.data(ids[lt.CAMERA_IMU_OFFSET.name],
+                   (ts, off.t_ns, off.offset_s, off.sigma_s, off.excitation_px_per_ms, off.pairs,
+                    off.confident, off.at_edge, nav.offset_correction_ns))
         checks = fsw.watchdog.checks
         trip = fsw.watchdog.trip
         tripped = CHECKS.index(trip.check) if trip is not None else -1

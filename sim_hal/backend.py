@@ -28,6 +28,7 @@ from sim_hal.sensors import (
     SimImu,
     SimRangefinder,
 )
+from sim_hal.stamp_report import stamp_error_report
 from sim_hal.world import GRAVITY, VehicleParams, World
 from sim_hal.world_settings import WorldParts, WorldSettings, build_world_parts
 
@@ -87,14 +88,25 @@ class SimClock:
 
 
 class WorldTruth:
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, camera: SimCamera | None = None,
+                 imu: SimImu | None = None) -> None:
         self.world = world
+        self.camera = camera
+        self.imu = imu
 
     def truth(self) -> TruthState:
         return self.world.truth()
 
     def timing_report(self) -> dict[str, dict[str, float]]:
-        return {}  # the lockstep sensors stamp from their models (sim_hal/sensors.py)
+        """The camera's stamps against its images' true mid-exposures, the IMU's against its
+        true sample times (the newest sample of each read). The true camera-IMU time offset
+        is the IMU's signed median error less the camera's."""
+        out = {}
+        if self.camera is not None:
+            out["camera"] = stamp_error_report(self.camera.stamp_errors_ns)
+        if self.imu is not None:
+            out["imu"] = stamp_error_report(self.imu.stamp_errors_ns)
+        return out
 
 
 Renderer = Callable[[tuple[float, float, float], npt.NDArray[np.float64]],
@@ -153,4 +165,4 @@ def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int,
     motors = SimActuators(world)
     clock.tickers = [imu, alt, camera]
     return Hal(backend="sim", clock=clock, imu=imu, rangefinder=alt, camera=camera,
-               actuators=motors, truth=WorldTruth(world), realtime=settings.realtime)
+               actuators=motors, truth=WorldTruth(world, camera, imu), realtime=settings.realtime)

@@ -243,6 +243,9 @@ class CameraFaults:
     drop_prob: float = 0.0  # frame not sent (stream: seq still advances) / no reply (VC0706)
     # stream: added to the device timestamps; VC0706: freeze ack delayed by this much
     timestamp_shift_ns: int = 0
+    # stream: the image shows the world this much later than its mid-exposure stamp (a
+    # content-time fault: sim_hal.faults.content_shift_ns), as a function of that stamp's time
+    content_shift: Callable[[int], int] | None = None
 
 
 class EmulatorThread:

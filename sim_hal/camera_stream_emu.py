@@ -47,6 +47,8 @@ class SentFrame(NamedTuple):
     t_last_byte_ns: int  # host time the last byte was handed to the transport
     image: npt.NDArray[np.uint8]
     fault: str  # "" when sent intact
+    t_content_ns: int  # host clock: when the world looked like the image (t_mid_ns unless a
+    # content-time fault moved it)
 
 
 class StreamCameraEmulator(EmulatorThread):
@@ -126,8 +128,13 @@ class StreamCameraEmulator(EmulatorThread):
         self._seq += 1
         if rng.random() < f.drop_prob:
             return
-        image = np.ascontiguousarray(self.frame_source(t_mid), dtype=np.uint8)
-        t_start = t_mid + self.tx_delay_ns  # when the board's first byte leaves
+        shift = f.content_shift(t_mid) if f.content_shift is not None else 0
+        t_content = t_mid + shift
+        if shift > 0 and not self._wait_until(t_content):  # the world must get there first
+            return
+        image = np.ascontiguousarray(self.frame_source(t_content), dtype=np.uint8)
+        # when the board's first byte leaves (never before the image it carries was exposed)
+        t_start = max(t_mid + self.tx_delay_ns, t_content)
         if not self._wait_until(t_start):
             return
         # Truth never follows this thread's wake-up: a late wake only delays the bytes
@@ -154,4 +161,4 @@ class StreamCameraEmulator(EmulatorThread):
         t_last = paced_write(
             self.transport, data, self.baud, t_start, paced=self.paced, host_now=self._now
         )
-        self.sent.append(SentFrame(seq, t_mid, t_dev_us, t_last, image, fault))
+        self.sent.append(SentFrame(seq, t_mid, t_dev_us, t_last, image, fault, t_content))

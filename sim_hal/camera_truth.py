@@ -16,6 +16,7 @@ import numpy as np
 from hal.camera_stream import StreamCamera
 from hal.types import DeviceHealth, Frame
 from sim_hal.camera_stream_emu import StreamCameraEmulator
+from sim_hal.stamp_report import stamp_error_report
 
 
 class CameraTruthTap:
@@ -30,6 +31,7 @@ class CameraTruthTap:
         self.height = driver.height
         self.focal_px = driver.focal_px
         self.errors_ns: list[int] = []
+        self.content_errors_ns: list[int] = []  # t_ns - when the world looked like the image
         self.unmatched = 0  # delivered frames whose seq the emulator no longer remembers
         self.settling = 0  # frames before the clock fit had a full window (not judged)
 
@@ -50,25 +52,20 @@ class CameraTruthTap:
         if frames and self.driver.stamper.mapper.stats.updates < self.driver.settings.clock_window:
             self.settling += len(frames)
         elif frames:
-            truth = {s.seq: s.t_mid_ns for s in list(self.emulator.sent)[-64:]}
+            truth = {s.seq: s for s in list(self.emulator.sent)[-64:]}
             for fr in frames:
-                t_true = truth.get(fr.seq)
-                if t_true is None:
+                sent = truth.get(fr.seq)
+                if sent is None:
                     self.unmatched += 1
                 else:
-                    self.errors_ns.append(fr.t_ns - t_true)
+                    self.errors_ns.append(fr.t_ns - sent.t_mid_ns)
+                    self.content_errors_ns.append(fr.t_ns - sent.t_content_ns)
         return frames
 
     def report(self) -> dict[str, float]:
         """Count and |error| median, p99, max in us; the signed median shows a bias."""
-        if not self.errors_ns:
-            return {"count": 0, "unmatched": self.unmatched, "settling": self.settling}
-        e = np.asarray(self.errors_ns, dtype=np.float64) / 1e3
-        a = np.abs(e)
-        return {
-            "count": len(e), "unmatched": self.unmatched, "settling": self.settling,
-            "median_us": round(float(np.median(a)), 1),
-            "p99_us": round(float(np.percentile(a, 99)), 1),
-            "max_us": round(float(a.max()), 1),
-            "signed_median_us": round(float(np.median(e)), 1),
-        }
+        content = self.content_errors_ns
+        return {**stamp_error_report(self.errors_ns), "unmatched": self.unmatched,
+                "settling": self.settling,
+                "content_signed_median_us": round(float(np.median(content)) / 1e3, 1)
+                if content else 0.0}

@@ -35,6 +35,9 @@ class FaultKind(StrEnum):
     CAMERA_DISCONNECT = "camera.disconnect"
     CAMERA_BURST_DROP = "camera.burst_drop"
     CAMERA_LATENCY = "camera.latency"
+    CAMERA_DELAY_ERROR = "camera.delay_error"
+    CAMERA_DELAY_DRIFT = "camera.delay_drift"
+    CAMERA_PAIRING_SLIP = "camera.pairing_slip"
     IMU_STALL = "imu.stall"
     IMU_FIFO_OVERFLOW = "imu.fifo_overflow"
     IMU_BUS_ERRORS = "imu.bus_errors"
@@ -114,6 +117,38 @@ class CameraLatency(FaultParams):
     extra_s: float = field(metadata=rng(0.0, 5.0))
 
 
+# Content-time faults: they move when an image's content was really exposed and nothing else.
+# Stamp, sequence number and send time stay a healthy camera's, so no metadata check can see
+# them; only the images' motion against the gyro's can (firmware.time_offset).
+@dataclass(frozen=True, kw_only=True)
+class CameraDelayError(FaultParams):
+    """Each image was really exposed ``error_ms`` later (negative: earlier) than its stamp
+    says: a board that stamps the start of exposure, a readout longer than configured. A
+    positive error longer than the camera's latency delays the send (no camera sends an image
+    before exposing it)."""
+
+    kind: ClassVar[FaultKind] = FaultKind.CAMERA_DELAY_ERROR
+    error_ms: float = field(metadata=rng(-500.0, 500.0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraDelayDrift(FaultParams):
+    """The same error growing at ``rate_ms_per_s`` from onset (an exposure that lengthens
+    with the light, stamped at its start), up to +-500 ms."""
+
+    kind: ClassVar[FaultKind] = FaultKind.CAMERA_DELAY_DRIFT
+    rate_ms_per_s: float = field(metadata=rng(-100.0, 100.0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraPairingSlip(FaultParams):
+    """From onset each image travels with the stamp and sequence number of the frame
+    ``frames`` later, and is sent when that stamp says (the image at onset goes out twice)."""
+
+    kind: ClassVar[FaultKind] = FaultKind.CAMERA_PAIRING_SLIP
+    frames: int = field(default=1, metadata=rng(1, 10))
+
+
 @dataclass(frozen=True, kw_only=True)
 class ImuStall(FaultParams):
     """The IMU's sample clock stops: no samples, no sequence numbers."""
@@ -176,7 +211,8 @@ class LoopHang(FaultParams):
 
 FAULT_KINDS: dict[FaultKind, type[FaultParams]] = {cls.kind: cls for cls in (
     CameraDrop, CameraStampShift, CameraClockSkew, CameraStall, CameraDisconnect,
-    CameraBurstDrop, CameraLatency, ImuStall, ImuFifoOverflow, ImuBusErrors, ImuNan,
+    CameraBurstDrop, CameraLatency, CameraDelayError, CameraDelayDrift, CameraPairingSlip,
+    ImuStall, ImuFifoOverflow, ImuBusErrors, ImuNan,
     AltimeterStall, AltimeterInvalid, LoopDelay, LoopHang,
 )}
 
@@ -245,3 +281,23 @@ class FaultSet:
 
     def of_kind(self, kind: type[P]) -> list[Fault[P]]:
         return self._by_kind.get(kind.kind, [])
+
+
+CONTENT_FAULTS = (CameraDelayError, CameraDelayDrift, CameraPairingSlip)
+MAX_CONTENT_SHIFT_NS = 500_000_000  # content-time faults move an image at most this far
+
+
+def content_shift_ns(faults: FaultSet, t_ns: int, frame_period_ns: float) -> int:
+    """How much later than its stamp says the image stamped for ``t_ns`` was really exposed
+    (negative: earlier), summed over the content-time faults active at ``t_ns``."""
+    shift = 0.0
+    for f in faults.of_kind(CameraDelayError):
+        if f.active(t_ns):
+            shift += f.params.error_ms * 1e6
+    for d in faults.of_kind(CameraDelayDrift):
+        if d.active(t_ns):
+            shift += d.params.rate_ms_per_s * 1e6 * (t_ns - d.at_ns) / NS_PER_S
+    for p in faults.of_kind(CameraPairingSlip):
+        if p.active(t_ns):
+            shift -= p.params.frames * frame_period_ns
+    return round(max(-MAX_CONTENT_SHIFT_NS, min(MAX_CONTENT_SHIFT_NS, shift)))

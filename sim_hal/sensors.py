@@ -26,6 +26,7 @@ from hal.types import (
     RangeSample,
 )
 from sim_hal.faults import (
+    MAX_CONTENT_SHIFT_NS,
     AltimeterInvalid,
     AltimeterStall,
     CameraBurstDrop,
@@ -42,7 +43,9 @@ from sim_hal.faults import (
     ImuStall,
     LoopDelay,
     LoopHang,
+    content_shift_ns,
 )
+from sim_hal.pose_history import PoseHistory
 from sim_hal.world import World
 
 OBSERVE_EVERY = 25
@@ -150,6 +153,7 @@ class SimImu(_Timed):
         self._health.clock = self.mapper.stats
         self._last_overflow_ns = -(2**62)
         self._hung: set[int] = set()
+        self.stamp_errors_ns: list[int] = []  # t_ns - true sample time, one sample per poll
 
     def tick(self, t0: int, t1: int) -> None:
         if self._next_ns > t1:
@@ -224,6 +228,7 @@ class SimImu(_Timed):
         for seq, _t_true, acc, gyr in fifo:
             dev = int(seq * period)
             out.append(ImuSample(mapper.to_host(dev), seq, acc, gyr, self.m.temp_c, dev))
+        self.stamp_errors_ns.append(out[-1].t_ns - fifo[-1][1])
         h.samples += len(out)
         return out
 
@@ -284,7 +289,13 @@ Renderer = Callable[[tuple[float, float, float], npt.NDArray[np.float64]], npt.N
 
 
 class SimCamera(_Timed):
-    """A camera with its own clock (offset, skew) that renders the world at exposure time."""
+    """A camera with its own clock (offset, skew) that renders the world at exposure time.
+
+    The image shows the world at its true mid-exposure time, taken from a short history of
+    world poses (interpolated between steps), not at the step that happened to follow it.
+    Content-time faults (``sim_hal.faults.content_shift_ns``) move that time away from the
+    stamp while stamp, sequence number and send time stay a healthy camera's.
+    """
 
     def __init__(self, world: World, model: CameraModel, faults: FaultSet, noise: Noise,
                  renderer: Renderer, focal_px: float, name: str = "camera") -> None:
@@ -311,6 +322,15 @@ class SimCamera(_Timed):
         self._latency_ns = int(model.latency_ms * 1e6)
         self.mapper = ClockMapper(window=90)
         self._health.clock = self.mapper.stats
+        # world poses far enough back for any content shift
+        w = world
+        self.poses = PoseHistory(MAX_CONTENT_SHIFT_NS + 2 * int(self._period_cam))
+        self.poses.add(w.t_ns, w.pos, w.vel, w.q)
+        # exposures whose content lies ahead of the world: (content time, stamp time, cam time,
+        # sequence number)
+        self._deferred: list[tuple[int, int, float, int]] = []
+        self._content_t: dict[int, int] = {}  # seq -> true mid-exposure of its image
+        self.stamp_errors_ns: list[int] = []  # each delivered frame: t_ns - its content's time
 
     def _true_of_cam(self, cam: float) -> float:
         return self._anchor_t + (cam - self._anchor_cam) / self._rate
@@ -324,16 +344,23 @@ class SimCamera(_Timed):
                 self._rate += f.params.ppm * 1e-6
 
     def tick(self, t0: int, t1: int) -> None:
+        w = self.world
+        self.poses.add(w.t_ns, w.pos, w.vel, w.q)
         self._apply_skew_faults(t1)
+        if self._deferred and self._deferred[0][0] <= t1:
+            due = [d for d in self._deferred if d[0] <= t1]
+            self._deferred = [d for d in self._deferred if d[0] > t1]
+            for t_content, t, cam_t, seq in due:
+                self._expose(t_content, t, cam_t, seq)
         while True:
             t_cap = self._true_of_cam(self._next_cam)
             if t_cap > t1:
                 return
             cam_t = self._next_cam
             self._next_cam += self._period_cam
-            self._capture(int(t_cap), cam_t)
+            self._capture(int(t_cap), cam_t, t1)
 
-    def _capture(self, t: int, cam_t: float) -> None:
+    def _capture(self, t: int, cam_t: float, now: int) -> None:
         fs = self.faults
         if fs.active(CameraStall, t) is not None:
             return  # no exposure, no sequence number: the camera is stuck
@@ -351,10 +378,16 @@ class SimCamera(_Timed):
         burst = fs.active(CameraBurstDrop, t)
         if burst is not None and self.noise.uniform() < burst.params.drop_prob:
             return
-        w = self.world
-        dt = (t - w.t_ns) / NS_PER_S
-        pos = (w.pos[0] + w.vel[0] * dt, w.pos[1] + w.vel[1] * dt, w.pos[2] + w.vel[2] * dt)
-        r = np.array(w.r, dtype=np.float64).reshape(3, 3)
+        t_content = t + content_shift_ns(fs, t, self._period_cam / self._rate)
+        if t_content > now:  # exposed later than stamped: wait for the world to get there
+            self._deferred.append((t_content, t, cam_t, self._seq))
+        else:
+            self._expose(t_content, t, cam_t, self._seq)
+
+    def _expose(self, t_content: int, t: int, cam_t: float, seq: int) -> None:
+        """Render the world at ``t_content`` and queue the frame stamped for ``t``."""
+        fs = self.faults
+        pos, r = self.poses.at(t_content)
         image = self.render(pos, r)
         stamp = cam_t
         for shift in fs.of_kind(CameraStampShift):
@@ -364,8 +397,11 @@ class SimCamera(_Timed):
         extra = fs.active(CameraLatency, t)
         if extra is not None:
             lat += int(extra.params.extra_s * NS_PER_S)
-        frame = Frame(t, self._seq, t + lat, image, int(stamp), int(self.m.exposure_ms * 1e6))
-        self._pending.append((t + lat, frame))
+        # no camera sends an image before it has exposed it
+        due = max(t + lat, t_content + lat - self._latency_ns)
+        frame = Frame(t, seq, due, image, int(stamp), int(self.m.exposure_ms * 1e6))
+        self._content_t[seq] = t_content
+        self._pending.append((due, frame))
 
     def poll(self) -> list[Frame]:
         now = self.world.t_ns
@@ -378,6 +414,7 @@ class SimCamera(_Timed):
                 self._health.reconnects += 1
         if down:
             self._pending.clear()  # bytes in flight are lost with the line
+            self._content_t.clear()
             return []
         if not self._pending:
             return []
@@ -390,8 +427,11 @@ class SimCamera(_Timed):
             dev = fr.device_t_ns
             assert dev is not None
             self.mapper.observe(dev, fr.t_rx_ns - self._latency_ns)
-            out.append(fr._replace(t_ns=self.mapper.to_host(dev)))
+            t_ns = self.mapper.to_host(dev)
+            out.append(fr._replace(t_ns=t_ns))
+            self.stamp_errors_ns.append(t_ns - self._content_t.pop(fr.seq, t_ns))
         self._pending = keep
+        out.sort(key=lambda f: f.seq)  # a deferred exposure may fall due after a later frame
         if len(out) > self.m.queue_len:
             self._health.overflows += 1
             self._health.lost += len(out) - self.m.queue_len

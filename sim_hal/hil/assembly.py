@@ -85,10 +85,8 @@ def make_frame_source(hw: HilWorld, settings: HilSettings, seed: int,
                              cam.width, cam.height, hfov)
 
     def frame_source(t_ns: int) -> npt.NDArray[np.uint8]:
-        t_w, p, v, r = hw.pose()
-        dt = (t_ns - t_w) / NS_PER_S
-        pos = (p[0] + v[0] * dt, p[1] + v[1] * dt, p[2] + v[2] * dt)
-        return draw(pos, np.array(r, dtype=np.float64).reshape(3, 3))
+        pos, r = hw.pose_at(t_ns)
+        return draw(pos, r)
 
     return frame_source
 
@@ -174,10 +172,10 @@ class HilTruth(WorldTruth):
 
     def __init__(self, world: World, camera: CameraTruthTap) -> None:
         super().__init__(world)
-        self.camera = camera
+        self.tap = camera
 
     def timing_report(self) -> dict[str, dict[str, float]]:
-        return {"camera": self.camera.report()}
+        return {"camera": self.tap.report()}
 
 
 def build_hil(settings: HilSettings, planet: str, faults: FaultSet, seed: int,

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from hal.types import NS_PER_S
 from sim_hal.camera_emu_base import CameraFaults, DeviceClock
 from sim_hal.faults import (
+    CONTENT_FAULTS,
     FOREVER_NS,
     AltimeterInvalid,
     AltimeterStall,
@@ -29,6 +30,7 @@ from sim_hal.faults import (
     ImuStall,
     LoopDelay,
     LoopHang,
+    content_shift_ns,
 )
 from sim_hal.hil.delay_line import DelayLine
 from sim_hal.hil.emulators import HilMpu6050Emulator, HilStreamEmulator
@@ -68,6 +70,9 @@ class HilFaultInjector:
                           duration, or for good); the driver's port fails and it reconnects
     camera.burst_drop     ``CameraFaults.drop_prob``
     camera.latency        a delay line in the transport: bytes leave ``extra_s`` later
+    camera.delay_error    ``CameraFaults.content_shift``: the board renders the world at
+    camera.delay_drift    another time than it stamps (``sim_hal.faults.content_shift_ns``),
+    camera.pairing_slip   stamps and send times unchanged
     imu.stall             the chip's sample clock stops (FIFO stays empty, registers answer)
     imu.fifo_overflow     every ``interval_s`` the FIFO overruns as if the host had not read it
                           (oldest bytes lost, alignment lost, INT_STATUS.FIFO_OFLOW)
@@ -168,6 +173,10 @@ class HilFaultInjector:
         cf.drop_prob = max((p.drop_prob for p in self._active(CameraBurstDrop)), default=0.0)
         cf.timestamp_shift_ns = round(
             sum(p.shift_s for p in self._active(CameraStampShift)) * NS_PER_S)
+        content = FaultSet([f for f in self.active if isinstance(f.params, CONTENT_FAULTS)])
+        period = t.camera.period_ns
+        cf.content_shift = ((lambda t_ns: content_shift_ns(content, t_ns, period))
+                            if content.faults else None)
         skew = t.base_skew_ppm + sum(p.ppm for p in self._active(CameraClockSkew))
         if skew != t.camera_clock.skew_ppm:
             t.camera_clock.set_skew(skew)

@@ -7,14 +7,17 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from hal.mpu6050 import G0
 from hal.pca9685 import Pca9685Settings
 from hal.types import Vec3
+from sim_hal.pose_history import PoseHistory
 from sim_hal.world import World
 
 WORLD_STEP_NS = 1_000_000
 HISTORY_STEPS = 256  # world states kept for the I2C emulators (a quarter second)
+POSE_KEEP_NS = 700_000_000  # poses kept for the camera board (content-time faults look back)
 
 
 # (t_ns after the step, specific force FRD, body rates FRD, altitude of the body origin, r[2][2],
@@ -37,6 +40,8 @@ class HilWorld:
         self.history: deque[_State] = deque(maxlen=HISTORY_STEPS)
         self.range_invalid = False  # altimeter.invalid: no return (reads 0 cm)
         self.steps = 0
+        self.poses = PoseHistory(POSE_KEEP_NS)
+        self.poses.add(world.t_ns, world.pos, world.vel, world.q)
 
     def _state(self) -> _State:
         w = self.world
@@ -62,6 +67,7 @@ class HilWorld:
                 elif self._impulse is not None:
                     st = self._add_share(st)
                 hist.append(st)
+                self.poses.add(w.t_ns, w.pos, w.vel, w.q)
 
     def _start_impact(self, st: _State) -> _State:
         """The world stops a touchdown in one step: tens of g for 1 ms, beyond any IMU's range
@@ -115,6 +121,12 @@ class HilWorld:
         with self.lock:
             p, v = w.pos, w.vel
             return w.t_ns, (p[0], p[1], p[2]), (v[0], v[1], v[2]), w.r
+
+    def pose_at(self, t_ns: int) -> tuple[Vec3, Any]:
+        """Position and rotation matrix at ``t_ns``, for the camera board's thread: between
+        steps interpolated, ahead of the world carried on from its newest step."""
+        with self.lock:
+            return self.poses.at(t_ns)
 
     # what the emulators are fed
     def imu_truth(self, temp_c: float) -> Callable[[int], tuple[Vec3, Vec3, float]]:

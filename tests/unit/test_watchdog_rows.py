@@ -12,6 +12,7 @@ import pytest
 from firmware.checks import CHECKS, ClockReading, WatchdogInputs, When
 from firmware.config import ContingencyConfig
 from firmware.contingency import CHECK_SOURCES, Watchdog
+from firmware.time_offset import OffsetEstimate
 from hal.types import Frame, ImuSample, RangeSample
 
 PERIOD_NS = 2_000_000  # 500 Hz loop
@@ -52,6 +53,9 @@ class Rig:
         self.imu_overflow_step = self.imu_error_step = self.imu_reject_step = 0
         self.miss_step = 0
         self.tilt_deg = 3.0
+        # the camera-IMU time offset estimate, one per frame
+        self.offset_s = 0.001
+        self.offset_sigma_s = 0.0005
 
     def cycle(self) -> None:
         self.k += 1
@@ -86,7 +90,9 @@ class Rig:
         self.wd.evaluate(WatchdogInputs(
             self.now, self.deadlines, self.missed, imu, ranges, frames, 0, clock, imu_clock,
             self.imu_overflows, self.imu_errors, self.polls, self.imu_rejected, self.tilt_deg,
-            self.airborne, True, None, tuple(self.innovation for _ in frames)))
+            self.airborne, True, None, tuple(self.innovation for _ in frames),
+            OffsetEstimate(self.now, self.offset_s, self.offset_sigma_s, 0.01, 100.0, True, False)
+            if frames else None))
 
     def run(self, seconds: float) -> None:
         for _ in range(round(seconds * 1e9 / PERIOD_NS)):
@@ -132,6 +138,7 @@ PROVOKE: dict[str, Callable[[Rig], None]] = {
     "range_invalid": lambda r: setattr(r, "range_valid", False),
     "exec_overruns": lambda r: setattr(r, "miss_step", 1),
     "tilt": lambda r: setattr(r, "tilt_deg", 50.0),
+    "camera_imu_offset": lambda r: setattr(r, "offset_s", -0.033),
 }
 NAMES = [row.name for row in CHECKS]
 ROWS = {row.name: row for row in CHECKS}
@@ -194,7 +201,7 @@ def test_a_trip_latches_through_recovery(name: str) -> None:
     for knob in ("imu_on", "imu_repeat_stamp", "range_on", "range_valid", "frame_seq_step",
                  "frame_extra_latency_ns", "cam_residual_ns", "cam_skew_ppm", "innovation",
                  "imu_overflow_step", "imu_error_step", "imu_reject_step", "miss_step",
-                 "tilt_deg"):
+                 "tilt_deg", "offset_s"):
         setattr(rig, knob, getattr(healthy, knob))
     rig.run(0.5)
     assert rig.wd.trip is trip
@@ -260,6 +267,20 @@ def test_of_several_trips_at_once_the_first_in_precedence_is_named() -> None:
     rig.run(0.1)
     assert rig.wd.trip is not None and rig.wd.trip.check == "frame_nonmonotonic"
     assert rig.wd.checks["frame_seq_gap"].tripped  # also failed in the same evaluation
+
+
+def test_camera_imu_offset_judges_only_confident_estimates_beyond_two_sigma() -> None:
+    """An estimate 20 ms off with a 5 ms sigma is not 12 ms off for sure (20 - 2*5 = 10); the
+    same with a 1 ms sigma is (18 > 12), and only then does it count."""
+    r = Rig(only("camera_imu_offset", persistence=3))
+    r.learn_and_fly()
+    r.offset_s, r.offset_sigma_s = 0.020, 0.005
+    r.run(1.0)
+    c = r.wd.checks["camera_imu_offset"]
+    assert r.wd.trip is None and abs(c.max_value - 0.010) < 1e-9
+    r.offset_sigma_s = 0.001
+    r.run_until_trip()
+    assert r.wd.trip is not None and abs(r.wd.trip.value - 0.018) < 1e-9
 
 
 def test_camera_clock_skew_judges_beyond_what_the_imu_clock_resolves() -> None:

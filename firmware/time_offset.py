@@ -1,0 +1,212 @@
+"""Camera-IMU time offset from the data itself: image motion against gyro rotation.
+
+Every vision frame pair measures an image shift. Its rotational part is what the body turned
+between the two *true* mid-exposures; navigation removes the rotation the gyro saw between
+the two *stamps*. If the images were really exposed ``d`` later than stamped, the two differ by
+about ``f * d * (omega(t1) - omega(t0))``: an offset shows wherever the body rate changes
+across a frame interval (manoeuvres, gusts, control activity), and nowhere in a steady hover.
+
+The estimator scores a grid of candidate offsets (the cross-correlation of image motion with
+gyro motion, as a least-squares cost): for each frame pair it predicts the rotational shift
+from the gyro over ``[t0 + d, t1 + d]``, subtracts it and the translational shift the velocity
+estimate predicts from the measured shift, and adds the clipped squared residual to that
+candidate's cost, forgetting old pairs with a time constant. The cost's minimum (refined by a
+parabola through its neighbours) is the estimate; the curvature there is the information the
+pairs held about the offset, which gives its 1-sigma uncertainty (Gauss-Newton, with the
+residual spread as the noise). Without rate changes the cost is flat, the uncertainty large,
+and the estimate is reported as not confident.
+
+What it assumes: the image shift of a frame pair is a rigid rotation (pitch, roll) plus a
+translation that the navigation velocity predicts to within slowly varying error; the gyro is
+well aligned with the camera. What it cannot tell apart: an offset from a gyro-camera axis
+misalignment that scales with the rate change in the same way (small for a stiff mount), and it
+measures the offset of the *content*: stamps that are wrong in another way (intervals, gaps)
+are the metadata checks' to judge. Yaw is not used (phase correlation does not see rotation
+about the optical axis).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left
+from collections import deque
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from hal.tomlschema import rng
+from hal.types import NS_PER_S
+
+F64 = npt.NDArray[np.float64]
+
+GYRO_KEEP_S = 2.0  # gyro angle history kept (search window + frame interval + wait, with margin)
+
+
+@dataclass
+class TimeOffsetConfig:
+    """``[time_offset]``: the online camera-IMU time offset estimator."""
+
+    enabled: bool = True
+    # fuse frames at the estimated time while the estimate is confident and within the
+    # camera_imu_offset check's threshold of the configured offset (nav.camera_time_offset_ms)
+    correct: bool = True
+    search_ms: float = field(default=100.0, metadata=rng(2, 500))  # candidates span +-search
+    step_ms: float = field(default=2.0, metadata=rng(0.1, 50))
+    time_constant_s: float = field(default=6.0, metadata=rng(0.5, 3600))  # forgetting
+    max_sigma_ms: float = field(default=1.5, metadata=rng(0.01, 100))  # confident below
+    min_pairs: float = field(default=60.0, metadata=rng(2, 100_000))  # weighted, before any
+    # a residual beyond this (pixels) counts as this: one bad flow result cannot pull the cost
+    clip_px: float = field(default=1.0, metadata=rng(0.01, 100))
+
+
+class OffsetEstimate(NamedTuple):
+    """The estimate after the pairs so far (relative to the configured offset)."""
+
+    t_ns: int  # stamp of the newest pair's second frame
+    offset_s: float  # the images were really exposed this much later than stamped
+    sigma_s: float  # 1-sigma uncertainty (inf without information)
+    excitation_px_per_ms: float  # RMS residual a 1 ms offset makes per pair: 0 without motion
+    pairs: float  # weighted number of pairs behind it
+    confident: bool  # enough pairs and sigma below max_sigma_ms
+    at_edge: bool  # the minimum is at the search limit: the offset may be larger still
+
+
+class CameraImuOffset:
+    """Online estimator; feed it gyro delta angles every cycle and rotational image shifts per
+    frame pair. Not thread-safe; one per navigator."""
+
+    def __init__(self, cfg: TimeOffsetConfig, focal_px: float,
+                 rot_gain: tuple[float, float] = (1.0, 1.0)) -> None:
+        self.cfg = cfg
+        self.k_row = focal_px * rot_gain[0]  # px per rad about body y (pitch)
+        self.k_col = focal_px * rot_gain[1]  # px per rad about body x (roll)
+        n = round(cfg.search_ms / cfg.step_ms)
+        self.step_s = cfg.step_ms / 1e3
+        self.grid_ns: F64 = np.arange(-n, n + 1, dtype=np.float64) * cfg.step_ms * 1e6
+        self.search_ns = n * cfg.step_ms * 1e6
+        self.cost: F64 = np.zeros_like(self.grid_ns)
+        self._e2: F64 = np.empty_like(self.grid_ns)
+        self._buf: F64 = np.empty_like(self.grid_ns)
+        self.wsum = 0.0
+        self.w2sum = 0.0
+        self._t_last: int | None = None
+        # cumulative bias-corrected gyro angle about body x and y, at each cycle's last sample
+        self._gt: list[int] = []
+        self._gx: list[float] = []
+        self._gy: list[float] = []
+        self._ax = self._ay = 0.0
+        self._pending: deque[tuple[int, int, float, float]] = deque()
+        self.estimate: OffsetEstimate | None = None
+        self.pairs_used = 0
+        self.pairs_lost = 0  # pairs whose gyro history was gone (a gap, an IMU stall)
+
+    # -- inputs ---------------------------------------------------------------------------
+    def record_gyro(self, t_ns: int, dax: float, day: float) -> None:
+        """The cycle's integrated body rotation (rad about x and y) up to ``t_ns``."""
+        self._ax += dax
+        self._ay += day
+        gt = self._gt
+        gt.append(t_ns)
+        self._gx.append(self._ax)
+        self._gy.append(self._ay)
+        if t_ns - gt[0] > 2 * GYRO_KEEP_S * NS_PER_S:
+            cut = bisect_left(gt, t_ns - int(GYRO_KEEP_S * NS_PER_S))
+            del gt[:cut]
+            del self._gx[:cut]
+            del self._gy[:cut]
+
+    def add_pair(self, t0_ns: int, t1_ns: int, rot_row_px: float, rot_col_px: float) -> None:
+        """A frame pair (stamps) and its measured rotational shift: the image shift minus the
+        translation the velocity estimate predicts (pixels, row and column)."""
+        if t1_ns > t0_ns and math.isfinite(rot_row_px) and math.isfinite(rot_col_px):
+            self._pending.append((t0_ns, t1_ns, rot_row_px, rot_col_px))
+
+    def update(self) -> OffsetEstimate | None:
+        """Score the pairs the gyro history now covers at every candidate; the new estimate,
+        or None when no pair was scored."""
+        if not self._pending or not self._gt:
+            return None
+        newest = self._gt[-1]
+        scored = False
+        while self._pending and self._pending[0][1] + self.search_ns <= newest:
+            t0, t1, row, col = self._pending.popleft()
+            scored |= self._score(t0, t1, row, col)
+        if not scored:
+            return None
+        self.estimate = self._estimate()
+        return self.estimate
+
+    # -- the cost -------------------------------------------------------------------------
+    def _score(self, t0: int, t1: int, row: float, col: float) -> bool:
+        gt = self._gt
+        lo, hi = t0 - self.search_ns, t1 + self.search_ns
+        if lo < gt[0]:
+            self.pairs_lost += 1
+            return False
+        i = max(0, bisect_left(gt, lo) - 1)
+        j = min(len(gt), bisect_left(gt, hi) + 1)
+        ts = np.array(gt[i:j], dtype=np.float64) - t0
+        if ts.size < 2 or np.any(np.diff(ts) > 0.1 * NS_PER_S):
+            self.pairs_lost += 1  # a hole in the gyro history: its rotation is unknown
+            return False
+        gx = np.array(self._gx[i:j], dtype=np.float64)
+        gy = np.array(self._gy[i:j], dtype=np.float64)
+        grid = self.grid_ns
+        tb = grid + float(t1 - t0)
+        e2, buf = self._e2, self._buf
+        # row residual: measured - k_row * (angle_y(t1 + d) - angle_y(t0 + d))
+        np.subtract(np.interp(tb, ts, gy), np.interp(grid, ts, gy), out=buf)
+        buf *= -self.k_row
+        buf += row
+        np.multiply(buf, buf, out=e2)
+        np.subtract(np.interp(tb, ts, gx), np.interp(grid, ts, gx), out=buf)
+        buf *= -self.k_col
+        buf += col
+        buf *= buf
+        e2 += buf
+        np.minimum(e2, self.cfg.clip_px ** 2, out=e2)
+        if self._t_last is None:
+            lam = 1.0
+        else:
+            lam = math.exp(-max(0, t1 - self._t_last) / (self.cfg.time_constant_s * NS_PER_S))
+        self._t_last = t1
+        self.cost *= lam
+        self.cost += e2
+        self.wsum = lam * self.wsum + 1.0
+        self.w2sum = lam * lam * self.w2sum + 1.0
+        self.pairs_used += 1
+        return True
+
+    def _estimate(self) -> OffsetEstimate:
+        c = self.cost
+        j = int(np.argmin(c))
+        at_edge = j == 0 or j == c.size - 1
+        k = min(max(j, 1), c.size - 2)
+        c0, c1, c2 = float(c[k - 1]), float(c[k]), float(c[k + 1])
+        denom = c0 - 2.0 * c1 + c2
+        frac = 0.0
+        if denom > 0.0 and not at_edge:
+            frac = max(-1.0, min(1.0, 0.5 * (c0 - c2) / denom))
+        offset = (float(self.grid_ns[k]) / 1e9) + frac * self.step_s
+        cmin = max(c1 - 0.25 * (c0 - c2) * frac, 1e-12)
+        info = 0.5 * denom / (self.step_s ** 2)  # sum of w * |d residual / d offset|^2
+        sigma = math.inf
+        if info > 0.0 and self.wsum > 0.0:
+            noise = cmin / (2.0 * self.wsum)  # residual variance per component
+            sigma = math.sqrt(noise * (self.w2sum / self.wsum) / info)
+        excitation = math.sqrt(max(info, 0.0) / self.wsum) / 1e3 if self.wsum > 0 else 0.0
+        cfg = self.cfg
+        confident = (self.wsum >= cfg.min_pairs and sigma <= cfg.max_sigma_ms / 1e3)
+        t = self._t_last if self._t_last is not None else 0
+        return OffsetEstimate(t, offset, sigma, excitation, self.wsum, confident, at_edge)
+
+
+def correction_ns(est: OffsetEstimate | None, bound_s: float, cfg: TimeOffsetConfig) -> int:
+    """What navigation adds to a frame's stamp on top of the configured offset: the estimate,
+    while it is confident and within ``bound_s`` (outside it the watchdog lands instead)."""
+    if (est is None or not cfg.correct or not est.confident or est.at_edge
+            or abs(est.offset_s) > bound_s):
+        return 0
+    return round(est.offset_s * NS_PER_S)
