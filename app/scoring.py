@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 from firmware.config import FlightConfig, Scenario
-from firmware.flight import FlightSoftware
+from firmware.flight import AIRBORNE, FlightSoftware
 from hal.interfaces import Hal
 from hal.types import NS_PER_S
 
@@ -22,10 +22,19 @@ SAMPLE_EVERY = 5  # cycles between truth samples: the worst case moves slowly, t
 
 @dataclass
 class AfterFault:
-    """The worst seen since the first fault; None if the scenario has no fault."""
+    """The worst seen since the first fault; None if the scenario has no fault. And, fault or
+    not, the horizontal velocity estimate's error over the whole airborne flight."""
 
     max_tilt_deg: float | None
     max_velocity_error_mps: float | None
+    airborne_samples: int = 0
+    velocity_error_sq_sum: float = 0.0
+
+    @property
+    def velocity_error_rms_mps(self) -> float | None:
+        if not self.airborne_samples:
+            return None
+        return round(math.sqrt(self.velocity_error_sq_sum / self.airborne_samples), 4)
 
 
 class FlightScoring:
@@ -41,15 +50,25 @@ class FlightScoring:
     def sample(self, now: int, index: int) -> None:
         """After a cycle: fold the truth into the after-fault worst case (every few cycles)."""
         truth, first_fault = self._truth, self._first_fault
-        if truth is None or first_fault is None or index % SAMPLE_EVERY != 0 or \
-                self._fsw.mission_time(now) < first_fault:
+        if truth is None or index % SAMPLE_EVERY != 0:
+            return
+        fsw = self._fsw
+        after = first_fault is not None and fsw.mission_time(now) >= first_fault
+        airborne = fsw.mode in AIRBORNE
+        if not (after or airborne):
             return
         t = truth.truth()
+        ev = fsw.nav.velocity_ned
+        verr = math.hypot(ev[0] - t.velocity_ned[0], ev[1] - t.velocity_ned[1])
+        worst = self.after_fault
+        if airborne and not t.on_ground:
+            worst.airborne_samples += 1
+            worst.velocity_error_sq_sum += verr * verr
+        if not after:
+            return
+        verr = round(verr, 3)
         cos_tilt = max(-1.0, min(1.0, math.cos(t.roll) * math.cos(t.pitch)))
         tilt = round(math.degrees(math.acos(cos_tilt)), 3)
-        ev = self._fsw.nav.velocity_ned
-        verr = round(math.hypot(ev[0] - t.velocity_ned[0], ev[1] - t.velocity_ned[1]), 3)
-        worst = self.after_fault
         worst.max_tilt_deg = max(worst.max_tilt_deg or 0.0, tilt)
         worst.max_velocity_error_mps = max(worst.max_velocity_error_mps or 0.0, verr)
 

@@ -61,6 +61,8 @@ class FlightSummary:
     time_error_us: dict[str, Any]  # sensor stamps against truth, per sensor (sim only)
     max_tilt_after_fault_deg: float | None
     max_velocity_error_after_fault_mps: float | None
+    # the horizontal velocity estimate against the truth, RMS over the airborne flight (sim)
+    velocity_error_rms_mps: float | None = None
     # the online camera-IMU time offset estimate (firmware.time_offset) at the end of the flight
     camera_imu_offset: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -133,5 +135,6 @@ def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float,
         time_error_us=hal.truth.timing_report() if hal.truth is not None else {},
         max_tilt_after_fault_deg=after_fault.max_tilt_deg,
         max_velocity_error_after_fault_mps=after_fault.max_velocity_error_mps,
+        velocity_error_rms_mps=after_fault.velocity_error_rms_mps,
         camera_imu_offset=fsw.offset_report(),
     )

@@ -71,6 +71,7 @@ class Navigator:
         self.cfg = cfg
         self.g = gravity
         self.nominal_imu_dt = 1.0 / imu_rate_hz
+        self._half_imu_ns = round(0.5e9 / imu_rate_hz)
         self.focal_px = focal_px
         self.q = [1.0, 0.0, 0.0, 0.0]
         self.r = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
@@ -185,7 +186,10 @@ class Navigator:
         cnt.imu_used += len(samples)
         self.t_ns = t_prev
         if self.offset_cfg.enabled:
-            self.time_offset.record_gyro(t_prev, dax, day)
+            # A sample's rate stands for the period around its stamp, so the rotation summed
+            # through the last sample is the attitude half a period after it (recording it at
+            # the stamp put the gyro 0.5 ms ahead of the camera).
+            self.time_offset.record_gyro(t_prev + self._half_imu_ns, dax, day)
         fx, fy, fz = fsx / total, fsy / total, fsz / total
         self.rate = (dax / total, day / total, daz / total)
 

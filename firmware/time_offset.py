@@ -189,7 +189,7 @@ class CameraImuOffset:
         frac = 0.0
         if denom > 0.0 and not at_edge:
             frac = max(-1.0, min(1.0, 0.5 * (c0 - c2) / denom))
-        offset = (float(self.grid_ns[k]) / 1e9) + frac * self.step_s
+        offset = float(self.grid_ns[j if at_edge else k]) / 1e9 + frac * self.step_s
         cmin = max(c1 - 0.25 * (c0 - c2) * frac, 1e-12)
         info = 0.5 * denom / (self.step_s ** 2)  # sum of w * |d residual / d offset|^2
         sigma = math.inf
