@@ -82,7 +82,7 @@ def flight(job: dict[str, Any]) -> dict[str, Any]:
                     t0 = time.perf_counter_ns()
                     inner(*a)
                     feed_ns.append(time.perf_counter_ns() - t0)
-                nav._feed_offset = timed  # type: ignore[method-assign]
+                nav._feed_offset = timed  # type: ignore[method-assign,assignment]
 
         log_path = Path(d) / "f.ulg" if job.get("log") else None
         if log_path is not None:
@@ -297,7 +297,7 @@ def cost(workers: int) -> dict[str, Any]:
     estimator on against off (same flight, same machine, back to back: compare the ratio)."""
     on = flight({"base": "nominal_flight6", "seed": 1, "time_feed": True})
     feed = on["feed_us"]
-    walls = {}
+    walls: dict[bool, list[float]] = {}
     for enabled in (True, False, True, False):
         r = flight({"base": "nominal_flight6", "seed": 1, "estimator": enabled})
         walls.setdefault(enabled, []).append(r["wall_s"] / r["sim_s"])

@@ -40,6 +40,8 @@ from firmware.vision import (
 from hal.geometry import euler_to_quat, quat_to_euler, quat_to_matrix
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
 
+# The time offset estimator's translation prediction follows the velocity this slowly (s).
+VELOCITY_SMOOTH_S = 1.0
 MAX_IMU_DT_S = 0.02  # larger gaps are not integrated as if nothing happened
 # Beyond any MEMS IMU's full scale (2000 deg/s = 35 rad/s, 16 g = 157 m/s^2) with margin: a
 # sample past these is corrupt, and one infinite value would zero the attitude quaternion.
@@ -118,6 +120,7 @@ class Navigator:
         self.time_offset = CameraImuOffset(self.offset_cfg, focal_px, self.rot_gain)
         self.offset_correction_ns = 0
         self.offset_update: OffsetEstimate | None = None  # new this cycle (the watchdog's)
+        self._v_smooth = (0.0, 0.0, 0.0)  # NED velocity, low-passed, for the estimator
 
     # -- alignment ------------------------------------------------------------------------
     def align(self, samples: list[ImuSample]) -> None:
@@ -186,6 +189,10 @@ class Navigator:
         cnt.imu_used += len(samples)
         self.t_ns = t_prev
         if self.offset_cfg.enabled:
+            a = min(1.0, total / VELOCITY_SMOOTH_S)
+            vs = self._v_smooth
+            self._v_smooth = (vs[0] + a * (self.kn.v - vs[0]), vs[1] + a * (self.ke.v - vs[1]),
+                              vs[2] + a * (-self.ku.v - vs[2]))
             # A sample's rate stands for the period around its stamp, so the rotation summed
             # through the last sample is the attitude half a period after it (recording it at
             # the stamp put the gyro 0.5 ms ahead of the camera).
@@ -385,20 +392,27 @@ class Navigator:
         return self.last_vision_innov
 
     def _feed_offset(self, drow: float, dcol: float, t0: int, t1: int) -> None:
-        """Give the offset estimator this pair's rotational shift (the measured shift minus the
-        translation the velocity estimate predicts over the stamped interval) and take its
-        new estimate, if any, and the correction it allows."""
-        a, b = self.state_at(t0), self.state_at(t1)
+        """Give the offset estimator this pair's image shift less the translation a smoothed
+        velocity predicts at this pair's attitude and height; take its new estimate, if any,
+        and the correction it allows.
+
+        The estimator differences consecutive pairs, so a slow error of this prediction drops
+        out; what it must get right is how the translation's shift changes with attitude (a
+        pitch change at 2.5 m/s moves it with the pitch rate, which biased flight 53's cruise
+        by 1.7 ms). The velocity is smoothed (time constant VELOCITY_SMOOTH_S) because vision
+        corrects the raw estimate frame by frame with the very stamps judged here: its
+        frame-to-frame changes carry the offset and shrank a 15 ms one to 12.5 ms."""
+        b = self.state_at(t1)
         dt = (t1 - t0) / NS_PER_S
-        if a is not None and b is not None and dt > 0.0:
+        if b is not None and dt > 0.0:
             r0, r1, _, r3, r4, _, r6, r7, _ = quat_to_matrix(b[3:7])
-            vn, ve, vd = 0.5 * (a[7] + b[7]), 0.5 * (a[8] + b[8]), -self.ku.v
-            vx_b = r0 * vn + r3 * ve + r6 * vd
-            vy_b = r1 * vn + r4 * ve + r7 * vd
-            height = 0.5 * (a[2] + b[2]) / max(self._cos_tilt_of(b), 0.5)
+            vn, ve, vd = self._v_smooth
+            height = b[2] / max(self._cos_tilt_of(b), 0.5)
             if height > 0.0:
                 k = self.focal_px * dt / height  # px per m/s of body velocity
-                self.time_offset.add_pair(t0, t1, drow - vx_b * k, dcol + vy_b * k)
+                drow -= (r0 * vn + r3 * ve + r6 * vd) * k
+                dcol += (r1 * vn + r4 * ve + r7 * vd) * k
+        self.time_offset.add_pair(t0, t1, drow, dcol)
         est = self.time_offset.update()
         if est is not None:
             self.offset_update = est

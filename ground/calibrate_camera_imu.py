@@ -3,8 +3,8 @@
 The online estimator's method (``firmware.time_offset``: image rotation against gyro
 rotation, scored over a grid of candidate offsets) run over the entire log at once: no
 forgetting, a wider search and a finer grid, every IMU sample rather than the per-cycle sums.
-Works on any of our flight logs (sim, hil, rig): it needs the IMU samples, the frames, the
-vision displacements and the vehicle state, which the recorder always writes.
+Works on any of our flight logs (sim, hil, rig): it needs the IMU samples, the frames and the
+vision displacements, which the recorder always writes.
 
 The result is relative to the stamps plus the offset the flight was configured with; the
 config line printed is the total to put in ``[nav] camera_time_offset_ms``.
@@ -96,7 +96,6 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
     imu = _need(topic(d, lt.SENSOR_IMU), lt.SENSOR_IMU, path)
     frames = _need(topic(d, lt.CAMERA_FRAME), lt.CAMERA_FRAME, path)
     flows = _need(topic(d, lt.VISION_FLOW), lt.VISION_FLOW, path)
-    state = _need(topic(d, lt.VEHICLE_STATE), lt.VEHICLE_STATE, path)
     focal = _number(d.info.get(lt.INFO_CAMERA_FOCAL_PX), 0.0)
     width = int(_number(d.info.get(lt.INFO_CAMERA_WIDTH), 0.0))
     height = int(_number(d.info.get(lt.INFO_CAMERA_HEIGHT), 0.0))
@@ -106,7 +105,6 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
     nav = _config_nav(d)
     configured_ms = _number(nav.get("camera_time_offset_ms"), 0.0)
     min_quality = _number(nav.get("vision_min_quality"), 0.2)
-    min_alt = _number(nav.get("vision_min_alt_m"), 1.0)
 
     imu_t = column(imu, lt.SENSOR_IMU.field("t_ns"), kinds="iu")
     gyro = column(imu, lt.SENSOR_IMU.field("gyro_rps"), 3)
@@ -116,27 +114,22 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
     drow = column(flows, lt.VISION_FLOW.field("drow"))
     dcol = column(flows, lt.VISION_FLOW.field("dcol"))
     quality = column(flows, lt.VISION_FLOW.field("quality"))
-    vel = column(state, lt.VEHICLE_STATE.field("velocity"), 3)
-    quat = column(state, lt.VEHICLE_STATE.field("q"), 4)
-    hgt = column(state, lt.VEHICLE_STATE.field("height_m"))
-    if any(c is None for c in (imu_t, gyro, fr_t, fr_seq, fl_seq, drow, dcol, quality, vel,
-                               quat, hgt)):
+    if any(c is None for c in (imu_t, gyro, fr_t, fr_seq, fl_seq, drow, dcol, quality)):
         raise LogToolError(f"{path}: a field the calibration needs is missing (IMU t_ns/gyro, "
-                           "frame t_ns/seq, flow drow/dcol/quality, state velocity/q/height)")
+                           "frame t_ns/seq, flow drow/dcol/quality)")
     assert imu_t is not None and gyro is not None and fr_t is not None and fr_seq is not None
     assert fl_seq is not None and drow is not None and dcol is not None and quality is not None
-    assert vel is not None and quat is not None and hgt is not None
 
     cfg = TimeOffsetConfig(search_ms=search_ms, step_ms=step_ms, time_constant_s=1e12,
                            max_sigma_ms=1.0, min_pairs=30.0)
     est = CameraImuOffset(cfg, focal, derotation_gain(width, height, focal))
-    pairs = _pairs(fr_t, fr_seq, fl_seq, drow, dcol, quality, state.timestamps_us, vel, quat,
-                   hgt, focal, round(configured_ms * 1e6), min_quality, min_alt)
+    pairs = _pairs(fr_t, fr_seq, fl_seq, drow, dcol, quality, round(configured_ms * 1e6),
+                   min_quality)
     _replay(est, imu_t.astype(np.int64), gyro.astype(np.float64), pairs)
     e = est.estimate
     if e is None:
-        raise LogToolError(f"{path}: no usable frame pairs (vision never ran above "
-                           f"{min_alt:g} m with quality >= {min_quality:g})")
+        raise LogToolError(f"{path}: no usable frame pairs (vision never ran with quality >= "
+                           f"{min_quality:g})")
     span = (pairs[-1][1] - pairs[0][1]) / 1e9 if pairs else 0.0
     return Calibration(path, configured_ms, e.offset_s * 1e3, e.sigma_s * 1e3,
                        est.pairs_used, e.excitation_px_per_ms, e.confident, e.at_edge, span,
@@ -144,35 +137,18 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
 
 
 def _pairs(fr_t: Any, fr_seq: Any, fl_seq: Any, drow: Any, dcol: Any, quality: Any,
-           state_us: Any, vel: Any, quat: Any, hgt: Any, focal: float, offset_ns: int,
-           min_quality: float, min_alt: float) -> list[tuple[int, int, float, float]]:
-    """(t0, t1, rotational row shift, rotational column shift) per usable flow result: the
-    measured shift less the translation the logged velocity estimate predicts."""
+           offset_ns: int, min_quality: float) -> list[tuple[int, int, float, float]]:
+    """(t0, t1, row shift, column shift) per usable flow result, its pair being the frame
+    received before it (the one navigation's vision compared it with)."""
     index = {int(s): i for i, s in enumerate(fr_seq)}
-    st_ns = state_us.astype(np.int64) * 1000
     out = []
     for k in range(len(fl_seq)):
         i = index.get(int(fl_seq[k]))
         if i is None or i == 0 or not quality[k] >= min_quality:
             continue
         t0, t1 = int(fr_t[i - 1]) + offset_ns, int(fr_t[i]) + offset_ns
-        j0 = min(int(np.searchsorted(st_ns, t0)), len(st_ns) - 1)
-        j = min(int(np.searchsorted(st_ns, t1)), len(st_ns) - 1)
-        qw, qx, qy, qz = (float(x) for x in quat[j])
-        # the mean velocity over the pair (the translation it saw), not the velocity at its
-        # end: under acceleration the difference correlates with the rotation signal
-        vn, ve, vd = (0.5 * (float(a) + float(b)) for a, b in zip(vel[j0], vel[j], strict=True))
-        cos_tilt = 1.0 - 2.0 * (qx * qx + qy * qy)
-        h = float(hgt[j])
-        if not (h >= min_alt and t1 > t0 and math.isfinite(vn + ve + vd)):
-            continue
-        # R^T v: the velocity in body axes (rotation matrix of q, body to NED)
-        vx_b = ((1 - 2 * (qy * qy + qz * qz)) * vn + 2 * (qx * qy + qw * qz) * ve
-                + 2 * (qx * qz - qw * qy) * vd)
-        vy_b = (2 * (qx * qy - qw * qz) * vn + (1 - 2 * (qx * qx + qz * qz)) * ve
-                + 2 * (qy * qz + qw * qx) * vd)
-        kpx = focal * (t1 - t0) / 1e9 / (h / max(cos_tilt, 0.5))
-        out.append((t0, t1, float(drow[k]) - vx_b * kpx, float(dcol[k]) + vy_b * kpx))
+        if t1 > t0:
+            out.append((t0, t1, float(drow[k]), float(dcol[k])))
     out.sort(key=lambda p: p[1])
     return out
 

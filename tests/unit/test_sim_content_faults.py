@@ -101,7 +101,7 @@ def test_an_exposure_later_than_the_latency_delays_the_send() -> None:
     """30 ms later than stamped with an 18 ms camera latency: no camera sends an image before
     exposing it, so those frames arrive 12 ms late (the metadata checks may see that)."""
     nominal, _, _ = run([])
-    faulty, content, _ = run([{"kind": "camera.delay_error", "at_s": 0.0, "error_ms": 30.0}])
+    faulty, _, _ = run([{"kind": "camera.delay_error", "at_s": 0.0, "error_ms": 30.0}])
     by_seq = {f.seq: f for f in nominal}
     lates = [f.t_rx_ns - by_seq[f.seq].t_rx_ns for f in faulty[5:] if f.seq in by_seq]
     assert lates and all(11e6 <= d <= 13.1e6 for d in lates)

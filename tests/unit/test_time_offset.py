@@ -141,11 +141,13 @@ def test_a_step_is_followed_within_a_few_time_constants() -> None:
 
 def test_pairs_wait_for_the_gyro_beyond_the_search_window() -> None:
     """A pair is scored only once the gyro history reaches its second stamp plus the search
-    (a positive offset looks at rotation after the stamp)."""
+    (a positive offset looks at rotation after the stamp); what is scored is the change from
+    the previous pair, so the first of two consecutive pairs only starts the count."""
     est = estimator(search_ms=100.0)
     for k in range(1, 200):
         est.record_gyro(1_000_000_000 + k * CYCLE_NS, 0.001, 0.0)
     t1 = 1_000_000_000 + 150 * CYCLE_NS
+    est.add_pair(t1 - 2 * FRAME_NS, t1 - FRAME_NS, 0.0, 0.0)
     est.add_pair(t1 - FRAME_NS, t1, 0.0, 0.0)
     assert est.update() is None  # history ends 98 ms after t1
     for k in range(200, 210):
