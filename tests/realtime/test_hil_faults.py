@@ -55,6 +55,11 @@ def _lidar(p: HilParts) -> object:
         return f"errno {exc.errno}"
 
 
+def _content_shift(p: HilParts) -> object:
+    shift = p.camera_faults.content_shift
+    return None if shift is None else shift(T0 + round((AT_S + 0.2) * NS_PER_S))
+
+
 # kind, parameters, probe, nominal state, state while active
 Probe = Callable[[HilParts], object]
 CASES: list[tuple[str, dict[str, float], Probe, object, object]] = [
@@ -70,6 +75,11 @@ CASES: list[tuple[str, dict[str, float], Probe, object, object]] = [
     ("altimeter.stall", {}, _lidar, 0x20, f"errno {errno.EREMOTEIO}"),
     ("altimeter.invalid", {}, lambda p: math.isnan(p.hw.range_m(0)), False, True),
     ("loop.delay", {"delay_ms": 3.0}, lambda p: p.imu_emu.stretch_ns, 0, 3_000_000),
+    # content-time faults: how much later than its stamp the board shows the world, 0.2 s
+    # after onset
+    ("camera.delay_error", {"error_ms": 15.0}, lambda p: _content_shift(p), None, 15_000_000),
+    ("camera.delay_drift", {"rate_ms_per_s": 2.0}, lambda p: _content_shift(p), None, 400_000),
+    ("camera.pairing_slip", {"frames": 1}, lambda p: _content_shift(p), None, -33_333_333),
 ]
 
 
@@ -295,6 +305,29 @@ def test_camera_drop_and_latency_over_the_pty(closer: list[HilParts]) -> None:
     assert late
     # bytes cannot arrive before the delay line lets them go: a lower bound, not a timing race
     assert min(f.t_rx_ns - f.t_ns for f in late) > base + 40_000_000
+
+
+def test_a_content_fault_moves_what_the_board_shows_not_its_stamps(
+        closer: list[HilParts]) -> None:
+    """From onset the board renders the world 20 ms before each frame's mid-exposure stamp;
+    the stamps the driver maps stay on the board's exposures."""
+    p = make([{"kind": "camera.delay_error", "at_s": 0.4, "error_ms": -20.0}])
+    closer.append(p)
+    cam: StreamCamera = p.camera
+    cam.open()
+    p.camera_emu.start()
+    t0 = p.clock.now_ns()
+    p.injector.start(t0)
+    frames = _poll_until(p, cam, 1.0)
+    sent = list(p.camera_emu.sent)
+    before = [s for s in sent if s.t_mid_ns < t0 + 350_000_000]
+    after = [s for s in sent if s.t_mid_ns > t0 + 450_000_000]
+    assert before and after
+    assert all(s.t_content_ns == s.t_mid_ns for s in before)
+    assert all(s.t_content_ns - s.t_mid_ns == -20_000_000 for s in after)
+    by_seq = {s.seq: s for s in sent}
+    errors = [abs(f.t_ns - by_seq[f.seq].t_mid_ns) for f in frames[-10:] if f.seq in by_seq]
+    assert errors and max(errors) < 5_000_000  # stamps follow exposures, not content
 
 
 def test_delay_line_keeps_byte_order_when_the_delay_changes() -> None:
