@@ -59,7 +59,7 @@ class TimeOffsetConfig:
     step_ms: float = field(default=2.0, metadata=rng(0.1, 50))
     time_constant_s: float = field(default=6.0, metadata=rng(0.5, 3600))  # forgetting
     max_sigma_ms: float = field(default=1.5, metadata=rng(0.01, 100))  # confident below
-    min_pairs: float = field(default=60.0, metadata=rng(2, 100_000))  # weighted, before any
+    min_pairs: float = field(default=120.0, metadata=rng(2, 100_000))  # weighted, before any
     # a residual beyond this (pixels) counts as this: one bad flow result cannot pull the cost
     clip_px: float = field(default=1.0, metadata=rng(0.01, 100))
 
