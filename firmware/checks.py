@@ -260,11 +260,9 @@ def imu_bad_data(w: CounterWindow) -> float | None:
 
 
 def camera_imu_offset(e: OffsetEstimate) -> float | None:
-    """How far the images' true exposure times are, at least (2 sigma), from where the stamps
-    and the configured offset put them; judged only once the estimate is confident."""
-    if not e.confident:
-        return None
-    return max(0.0, abs(e.offset_s) - 2.0 * e.sigma_s)
+    """How far the images' true exposure times are at least (the near edge of the estimate's
+    2-sigma interval) from where the stamps and the configured offset put them."""
+    return e.least_abs_s
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -325,8 +323,8 @@ CHECKS: tuple[CheckRow, ...] = (
              "estimated tilt"),
     CheckRow("camera_imu_offset", "vision", "s", True, 0.012, 10, When.OFFSET, 1,
              camera_imu_offset, "camera-IMU time offset estimated from image motion against "
-             "the gyro, beyond 2 sigma, off the configured one (also the bound within which "
-             "navigation corrects for it)"),
+             "the gyro, the near edge of its 2-sigma interval, off the configured one (also the "
+             "bound within which navigation corrects for it)"),
 )
 
 

@@ -59,7 +59,11 @@ class TimeOffsetConfig:
     step_ms: float = field(default=2.0, metadata=rng(0.1, 50))
     time_constant_s: float = field(default=6.0, metadata=rng(0.5, 3600))  # forgetting
     max_sigma_ms: float = field(default=1.5, metadata=rng(0.01, 100))  # confident below
-    min_pairs: float = field(default=120.0, metadata=rng(2, 100_000))  # weighted, before any
+    # weighted pairs before the estimate is confident (corrections use it only then)
+    min_pairs: float = field(default=120.0, metadata=rng(2, 100_000))
+    # weighted pairs before the 2-sigma interval is judged by the watchdog: a gross offset is
+    # plain long before the estimate is precise, and its interval says how plain
+    judge_pairs: float = field(default=30.0, metadata=rng(2, 100_000))
     # a residual beyond this (pixels) counts as this: one bad flow result cannot pull the cost
     clip_px: float = field(default=1.0, metadata=rng(0.01, 100))
 
@@ -74,6 +78,18 @@ class OffsetEstimate(NamedTuple):
     pairs: float  # weighted number of pairs behind it
     confident: bool  # enough pairs and sigma below max_sigma_ms
     at_edge: bool  # the minimum is at the search limit: the offset may be larger still
+    # The 2-sigma interval of the offset from the cost itself (the candidates whose cost is
+    # within 4 sigma^2 of the minimum's), not from the parabola, so it stays honest for an
+    # offset far out or a cost that is not parabolic. None before judge_pairs.
+    interval_s: tuple[float, float] | None = None
+
+    @property
+    def least_abs_s(self) -> float | None:
+        """The smallest offset size the 2-sigma interval allows (0 if it holds 0)."""
+        if self.interval_s is None:
+            return None
+        lo, hi = self.interval_s
+        return 0.0 if lo <= 0.0 <= hi else min(abs(lo), abs(hi))
 
 
 class CameraImuOffset:
@@ -217,8 +233,34 @@ class CameraImuOffset:
         excitation = math.sqrt(max(info, 0.0) / self.wsum) / 1e3 if self.wsum > 0 else 0.0
         cfg = self.cfg
         confident = (self.wsum >= cfg.min_pairs and sigma <= cfg.max_sigma_ms / 1e3)
+        interval = None
+        if self.wsum >= cfg.judge_pairs:
+            # J(d) - J_min = info (d - d_hat)^2 and var(d_hat) = noise (w2/w) / info: the
+            # 2-sigma interval is where J is within 4 noise (w2/w) of its minimum
+            rise = 4.0 * cmin / (2.0 * self.wsum) * (self.w2sum / self.wsum)
+            interval = self._within(c, j, c[j] + rise)
+            if interval is None and math.isfinite(sigma):  # inside one grid step: the parabola
+                interval = (offset - 2.0 * sigma, offset + 2.0 * sigma)
         t = self._t_last if self._t_last is not None else 0
-        return OffsetEstimate(t, offset, sigma, excitation, self.wsum, confident, at_edge)
+        return OffsetEstimate(t, offset, sigma, excitation, self.wsum, confident, at_edge,
+                              interval)
+
+    def _within(self, c: F64, j: int, level: float) -> tuple[float, float] | None:
+        """The span of candidates around ``j`` whose cost stays below ``level``, out to the
+        first candidate on each side above it (a grid step wider than the truth at most: the
+        watchdog errs on the side of not landing); None when no neighbour of ``j`` is below
+        ``level`` (the interval lies within a step: ask the parabola)."""
+        below = c <= level
+        lo = j
+        while lo > 0 and below[lo - 1]:
+            lo -= 1
+        hi = j
+        while hi < c.size - 1 and below[hi + 1]:
+            hi += 1
+        if lo == hi:
+            return None
+        grid = self.grid_ns
+        return float(grid[max(lo - 1, 0)]) / 1e9, float(grid[min(hi + 1, c.size - 1)]) / 1e9
 
 
 def correction_ns(est: OffsetEstimate | None, bound_s: float, cfg: TimeOffsetConfig) -> int:

@@ -155,6 +155,26 @@ def test_pairs_wait_for_the_gyro_beyond_the_search_window() -> None:
     assert est.update() is not None and est.pairs_used == 1
 
 
+def test_a_gross_offset_is_plain_long_before_the_estimate_is_confident() -> None:
+    """33 ms off: after a second of frames the 2-sigma interval already excludes everything
+    within 12 ms of the configured offset, while the estimate is not yet 'confident' (which
+    corrections wait for)."""
+    trace = fly(estimator(), -0.0333, 3.0)
+    judged = [e for e in trace if e.interval_s is not None]
+    assert judged and not judged[0].confident
+    lo, hi = judged[0].interval_s  # type: ignore[misc]
+    assert lo <= -0.0333 <= hi
+    assert judged[0].least_abs_s is not None and judged[0].least_abs_s > 0.012
+
+
+def test_the_interval_holds_the_truth_and_zero_when_unobservable() -> None:
+    last = fly(estimator(), 0.010, 20.0)[-1]
+    assert last.interval_s is not None and last.interval_s[0] <= 0.010 <= last.interval_s[1]
+    assert last.interval_s[1] - last.interval_s[0] == pytest.approx(4 * last.sigma_s, rel=0.01)
+    calm = fly(estimator(), 0.010, 20.0, amp=0.001)[-1]  # almost no rate change: wide open
+    assert calm.least_abs_s == 0.0
+
+
 def test_correction_only_while_confident_within_the_bound_and_enabled() -> None:
     cfg = TimeOffsetConfig()
     ok = OffsetEstimate(0, 0.008, 0.0005, 0.01, 100.0, True, False)
