@@ -58,9 +58,9 @@ class TimeOffsetConfig:
     search_ms: float = field(default=100.0, metadata=rng(2, 500))  # candidates span +-search
     step_ms: float = field(default=2.0, metadata=rng(0.1, 50))
     time_constant_s: float = field(default=6.0, metadata=rng(0.5, 3600))  # forgetting
-    max_sigma_ms: float = field(default=1.5, metadata=rng(0.01, 100))  # confident below
+    max_sigma_ms: float = field(default=1.0, metadata=rng(0.01, 100))  # confident below
     # weighted pairs before the estimate is confident (corrections use it only then)
-    min_pairs: float = field(default=120.0, metadata=rng(2, 100_000))
+    min_pairs: float = field(default=30.0, metadata=rng(2, 100_000))
     # weighted pairs before the 2-sigma interval is judged by the watchdog: a gross offset is
     # plain long before the estimate is precise, and its interval says how plain
     judge_pairs: float = field(default=30.0, metadata=rng(2, 100_000))
