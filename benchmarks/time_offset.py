@@ -76,13 +76,13 @@ def flight(job: dict[str, Any]) -> dict[str, Any]:
             fsw.on_cycle_done = done
             if job.get("time_feed"):
                 nav = fsw.nav
-                inner = nav._feed_offset
+                inner = nav._update_offset
 
                 def timed(*a: Any) -> None:
                     t0 = time.perf_counter_ns()
                     inner(*a)
                     feed_ns.append(time.perf_counter_ns() - t0)
-                nav._feed_offset = timed  # type: ignore[method-assign,assignment]
+                nav._update_offset = timed  # type: ignore[method-assign]
 
         log_path = Path(d) / "f.ulg" if job.get("log") else None
         if log_path is not None:

@@ -330,8 +330,14 @@ class Navigator:
 
     def step_frame(self) -> float | None:
         """One cycle's share of the pending frame: its middle stage, else its last stage and
-        the fusion. Returns the vision innovation (m/s) when one was formed."""
-        if self._pending is None or self.flow_engine.advance():
+        the fusion. Returns the vision innovation (m/s) when one was formed. A cycle with no
+        frame work scores the time offset estimator's waiting pairs instead (~90 us), so the
+        two never share a cycle."""
+        if self._pending is None:
+            if self.offset_cfg.enabled:
+                self._update_offset()
+            return None
+        if self.flow_engine.advance():
             return None
         return self.finish_frame()
 
@@ -393,8 +399,7 @@ class Navigator:
 
     def _feed_offset(self, drow: float, dcol: float, t0: int, t1: int) -> None:
         """Give the offset estimator this pair's image shift less the translation a smoothed
-        velocity predicts at this pair's attitude and height; take its new estimate, if any,
-        and the correction it allows.
+        velocity predicts at this pair's attitude and height (scored in a later cycle).
 
         The estimator differences consecutive pairs, so a slow error of this prediction drops
         out; what it must get right is how the translation's shift changes with attitude (a
@@ -413,6 +418,10 @@ class Navigator:
                 drow -= (r0 * vn + r3 * ve + r6 * vd) * k
                 dcol += (r1 * vn + r4 * ve + r7 * vd) * k
         self.time_offset.add_pair(t0, t1, drow, dcol)
+
+    def _update_offset(self) -> None:
+        """Score the pairs the gyro now covers; take the new estimate, if any, and the
+        correction it allows."""
         est = self.time_offset.update()
         if est is not None:
             self.offset_update = est
