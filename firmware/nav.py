@@ -110,7 +110,6 @@ class Navigator:
         self.last_vision_vel = (0.0, 0.0)
         self.last_flow = (0.0, 0.0, 0.0)
         self.range_ok_t_ns = 0
-        self._acc = (0.0, 0.0)
         self.rewound_s = 0.0  # how far the last vision rewind went back
         # camera-IMU time offset: the configured one is added to every frame stamp; the online
         # estimate (relative to it) is added too while it is confident and within the bound
@@ -244,21 +243,20 @@ class Navigator:
         self.kn.predict(an, total)
         self.ke.predict(ae, total)
         self.ku.predict(-ad, total)
-        self._acc = (an, ae)
         # kinematic acceleration for the attitude reference: bias-corrected, smoothed
         k = min(1.0, total / 0.05)
         ak = self.accel_kin
         self.accel_kin = (ak[0] + k * (an - self.kn.b - ak[0]),
                           ak[1] + k * (ae - self.ke.b - ak[1]),
                           ak[2] + k * (ad + self.ku.b - ak[2]))
-        self._remember()
+        self._remember(an, ae)
 
-    def _remember(self) -> None:
+    def _remember(self, an: float, ae: float) -> None:
         self._hist_t.append(self.t_ns)
         q = self.q
         self._hist.append((self.kn.p, self.ke.p, self.ku.p, q[0], q[1], q[2], q[3],
                            self.kn.v, self.ke.v))
-        self._hist_acc.append((self._acc[0], self._acc[1], self.kn.b, self.ke.b))
+        self._hist_acc.append((an, ae, self.kn.b, self.ke.b))
         if len(self._hist_t) > 2 * self._hist_cap():
             cut = len(self._hist_t) - self._hist_cap()
             del self._hist_t[:cut]

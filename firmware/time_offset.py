@@ -10,9 +10,10 @@ The estimator scores a grid of candidate offsets (the cross-correlation of image
 gyro motion, as a least-squares cost): for each frame pair it predicts the rotational shift
 from the gyro over ``[t0 + d, t1 + d]`` and subtracts it from the measured shift; the change
 of that residual from the previous pair's, clipped and squared, is added to the candidate's
-cost, old pairs forgotten with a time constant. Differencing consecutive pairs removes the
-translation's share of the shift (it changes little in one frame period) without asking the
-navigation for a velocity, which vision corrects with the very stamps being judged. The cost's
+cost, old pairs forgotten with a time constant. The caller subtracts the translation a
+smoothed velocity predicts (``Navigator._feed_offset``); differencing consecutive pairs removes
+what that prediction gets slowly wrong, so the raw velocity estimate, which vision corrects with
+the very stamps being judged, is never needed. The cost's
 minimum (refined by a parabola through its neighbours) is the estimate; the curvature there is
 the information the pairs held about the offset, which gives its 1-sigma uncertainty
 (Gauss-Newton, with the residual spread as the noise). Without rate changes the cost is flat,
@@ -93,8 +94,8 @@ class OffsetEstimate(NamedTuple):
 
 
 class CameraImuOffset:
-    """Online estimator; feed it gyro delta angles every cycle and rotational image shifts per
-    frame pair. Not thread-safe; one per navigator."""
+    """Online estimator; feed it gyro delta angles every cycle and each frame pair's image
+    shift (less a predicted translation). Not thread-safe; one per navigator."""
 
     def __init__(self, cfg: TimeOffsetConfig, focal_px: float,
                  rot_gain: tuple[float, float] = (1.0, 1.0)) -> None:
@@ -186,11 +187,9 @@ class CameraImuOffset:
         ec *= -self.k_col
         ec += col
         prev, self._prev = self._prev, (t1, er, ec)
-        # What is scored is the change from the previous pair's residual: the translation's
-        # share of the shift (and a gyro bias's) changes little from one frame to the next
-        # and drops out; the rotation signal changes fast and stays. So the estimate needs no
-        # velocity estimate -- which vision itself corrects with the very stamps judged here:
-        # taking the translation from it shrank a 15 ms offset to 12.5 ms.
+        # What is scored is the change from the previous pair's residual: what is left of the
+        # translation (and a gyro bias) changes little from one frame to the next and drops
+        # out; the rotation signal changes fast and stays.
         if prev is None or prev[0] != t0:
             return False  # not consecutive (a lost frame, a reset): start again from here
         e2, buf = self._e2, self._buf
@@ -226,19 +225,19 @@ class CameraImuOffset:
         offset = float(self.grid_ns[j if at_edge else k]) / 1e9 + frac * self.step_s
         cmin = max(c1 - 0.25 * (c0 - c2) * frac, 1e-12)
         info = 0.5 * denom / (self.step_s ** 2)  # sum of w * |d residual / d offset|^2
-        sigma = math.inf
-        if info > 0.0 and self.wsum > 0.0:
-            noise = cmin / (2.0 * self.wsum)  # residual variance per component
-            sigma = math.sqrt(noise * (self.w2sum / self.wsum) / info)
+        # the residual variance per component, times the forgetting's sum of squared weights
+        # over its sum of weights: var(offset) = var_scale / info
+        var_scale = (cmin / (2.0 * self.wsum) * (self.w2sum / self.wsum)
+                     if self.wsum > 0.0 else math.inf)
+        sigma = math.sqrt(var_scale / info) if info > 0.0 else math.inf
         excitation = math.sqrt(max(info, 0.0) / self.wsum) / 1e3 if self.wsum > 0 else 0.0
         cfg = self.cfg
         confident = (self.wsum >= cfg.min_pairs and sigma <= cfg.max_sigma_ms / 1e3)
         interval = None
         if self.wsum >= cfg.judge_pairs:
-            # J(d) - J_min = info (d - d_hat)^2 and var(d_hat) = noise (w2/w) / info: the
-            # 2-sigma interval is where J is within 4 noise (w2/w) of its minimum
-            rise = 4.0 * cmin / (2.0 * self.wsum) * (self.w2sum / self.wsum)
-            interval = self._within(c, j, c[j] + rise)
+            # J(d) - J_min = info (d - d_hat)^2: the 2-sigma interval is where J is within
+            # 4 var_scale of its minimum
+            interval = self._within(c, j, c[j] + 4.0 * var_scale)
             if interval is None and math.isfinite(sigma):  # inside one grid step: the parabola
                 interval = (offset - 2.0 * sigma, offset + 2.0 * sigma)
         t = self._t_last if self._t_last is not None else 0
