@@ -319,8 +319,8 @@ CHECKS: tuple[CheckRow, ...] = (
              "time with only invalid range readings"),
     CheckRow("exec_overruns", "exec", "fraction", False, 0.2, 1, When.DEADLINES, 1,
              exec_overruns, "deadlines missed within window_s"),
-    CheckRow("tilt", "nav", "deg", False, 35.0, 25, When.AGES, 5, tilt,
-             "estimated tilt"),
+    CheckRow("tilt", "nav", "deg", False, 60.0, 25, When.AGES, 5, tilt,
+             "estimated tilt (loss of control: well above the tilt limit, as PX4's FD_FAIL_R/P)"),
     CheckRow("camera_imu_offset", "vision", "s", True, 0.012, 10, When.OFFSET, 1,
              camera_imu_offset, "camera-IMU time offset estimated from image motion against "
              "the gyro, the near edge of its 2-sigma interval, off the configured one (also the "

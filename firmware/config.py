@@ -83,8 +83,16 @@ class ControlConfig:
     rate_p: float = field(default=25.0, metadata=rng(0, 1000))  # rad/s^2 per rad/s
     rate_i: float = field(default=5.0, metadata=rng(0, 1000))
     yaw_rate_p: float = field(default=8.0, metadata=rng(0, 1000))
-    max_tilt_deg: float = field(default=20.0, metadata=rng(1, 60))
-    max_accel_mps2: float = field(default=2.0, metadata=rng(0.1, 50))
+    # The authority that holds the vehicle against the wind (PX4's MPC_TILTMAX_AIR): the
+    # horizontal acceleration the velocity loop may ask for is the lower of the two
+    max_tilt_deg: float = field(default=40.0, metadata=rng(1, 60))
+    max_accel_mps2: float = field(default=3.2, metadata=rng(0.1, 50))
+    # the most tilt held into the wind over the last decimetres (the vehicle tips over its
+    # legs beyond some tilt, and drifts downwind short of the tilt the wind needs)
+    touchdown_tilt_deg: float = field(default=25.0, metadata=rng(0, 60))
+    # LAND holds its height in the slow zone while the wind needs more tilt than that, for at
+    # most this long in all (a gust passes; a steady gale does not). 0: never waits
+    land_wind_wait_s: float = field(default=20.0, metadata=rng(0, 600))
     max_climb_mps: float = field(default=1.5, metadata=rng(0.1, 20))
     max_descent_mps: float = field(default=1.0, metadata=rng(0.1, 20))
     land_speed_mps: float = field(default=0.4, metadata=rng(0.05, 5))

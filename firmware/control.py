@@ -83,7 +83,14 @@ class Controller:
         if sp.level_only:
             an_sp = ae_sp = 0.0
         elif sp.trim_only:
+            # the tilt that balanced the wind, but no more than the legs take at touchdown:
+            # beyond it the vehicle drifts downwind instead (both crash past a limit)
             an_sp, ae_sp = trim
+            a_norm = math.hypot(an_sp, ae_sp)
+            a_td = g * math.tan(math.radians(c.touchdown_tilt_deg))
+            if a_norm > a_td:
+                an_sp *= a_td / a_norm
+                ae_sp *= a_td / a_norm
         else:
             if sp.hold_horizontal:
                 vn_sp = c.pos_p * (sp.north - pos[0]) + sp.vn_ff
@@ -100,6 +107,7 @@ class Controller:
             ae_sp = c.vel_p * ee + vi[1]
             # one limit on the total tilt (not per axis: 20 deg of roll and of pitch is 28)
             a_max = min(c.max_accel_mps2, g * math.tan(math.radians(c.max_tilt_deg)))
+            i_max = a_max  # the integrator may hold a steady wind with all the authority there is
             a_norm = math.hypot(an_sp, ae_sp)
             if a_norm > a_max:
                 an_sp *= a_max / a_norm
@@ -108,8 +116,8 @@ class Controller:
             else:
                 # integrate only when not saturated: a long braking would wind it up and
                 # overshoot into a reverse drift afterwards
-                vi[0] = max(-1.0, min(1.0, vi[0] + c.vel_i * en * dt))
-                vi[1] = max(-1.0, min(1.0, vi[1] + c.vel_i * ee * dt))
+                vi[0] = max(-i_max, min(i_max, vi[0] + c.vel_i * en * dt))
+                vi[1] = max(-i_max, min(i_max, vi[1] + c.vel_i * ee * dt))
             k = dt / (TRIM_TAU_S + dt)
             trim[0] += k * (an_sp - trim[0])
             trim[1] += k * (ae_sp - trim[1])
@@ -152,6 +160,10 @@ class Controller:
         thrust = self.mass * (g + az_sp) / cos_tilt
         self.last_thrust = thrust
         return self.mix(thrust, tau_x, tau_y, tau_z)
+
+    def trim_tilt_deg(self) -> float:
+        """The tilt that has been holding the vehicle against wind and drag lately."""
+        return math.degrees(math.atan2(math.hypot(*self.accel_trim), self.g))
 
     def mix(self, thrust: float, tau_x: float, tau_y: float, tau_z: float) -> tuple[float, ...]:
         """Motor commands 0..1; attitude authority kept by shifting collective when saturated."""

@@ -92,6 +92,7 @@ class FlightSoftware:
         self._land_timer = 0.0  # land detector: how long touchdown has looked true
         self._hold_timer = 0.0  # time held at the take-off altitude
         self._wind_timer = 0.0  # time tilt-limited and losing ground (the high-wind abort)
+        self._lull_wait = 0.0  # time LAND has waited low for the wind to ease (touchdown)
         self.land_point: tuple[float, float] | None = None  # LAND here instead of the plan's
         self._alt_sp = 0.0
         self._dt = exec_stats.period_ns / NS_PER_S
@@ -268,12 +269,14 @@ class FlightSoftware:
                 fast = min(fast, c.blind_descent_mps)
             slow = nav.use_range and height < c.land_slow_alt_m
             sp.climb_rate = -(c.land_speed_mps if slow else fast)
+            near = nav.use_range and height < self.cfg.vehicle.gear_height_m + GROUND_NEAR_M
+            if mode == Mode.LAND and slow and not near and self._wait_for_lull(now, dt):
+                sp.climb_rate = 0.0
             # Last decimetres: no horizontal control, so a velocity error cannot tip the vehicle
             # over its legs (PX4's ground contact), but the tilt that has been balancing the
             # wind is held: levelling in the air lets a steady wind blow the vehicle into a
             # sideways touchdown (a campaign crash, 2.4 m/s in wind). Ground contact (low and
             # no longer descending) or touching: level, and stop fighting the ground's tilt.
-            near = nav.use_range and height < self.cfg.vehicle.gear_height_m + GROUND_NEAR_M
             if self._land_timer > 0.0 or self._ground_contact():
                 sp.level_only = True
             elif near:
@@ -313,6 +316,22 @@ class FlightSoftware:
                        f"{off:.1f} m off the setpoint: mission abandoned, landing here",
                        logging.WARNING)
             self._set_mode(Mode.LAND, now, "high wind")
+
+    def _wait_for_lull(self, now: int, dt: float) -> bool:
+        """Whether LAND holds its height in the slow zone: the wind needs more tilt than the
+        legs take at touchdown (``touchdown_tilt_deg``), so touching down now would drift or
+        tip over; a gust passes in seconds. At most ``land_wind_wait_s`` in all (the battery).
+        """
+        c = self.cfg.control
+        if self._lull_wait >= c.land_wind_wait_s or \
+                self.ctrl.trim_tilt_deg() <= c.touchdown_tilt_deg:
+            return False
+        if self._lull_wait == 0.0:
+            self.event(now, f"WIND: {self.ctrl.trim_tilt_deg():.0f} deg of tilt holds the "
+                       f"vehicle, over the {c.touchdown_tilt_deg:g} deg it can touch down "
+                       f"with: waiting for a lull", logging.WARNING)
+        self._lull_wait += dt
+        return True
 
     def _ground_contact(self) -> bool:
         """Low and no longer descending (PX4's ground contact stage): the legs are down."""

@@ -15,6 +15,7 @@ from ground.campaign.analysis import (
     by_fault_kind,
     by_scenario,
     fault_group,
+    group_stats,
     latency_s,
     why_bad,
     worst_runs,
@@ -60,7 +61,10 @@ def render_markdown(db: Path, rows: list[dict[str, Any]], figures: list[Path]) -
              "k/n with the exact 95 % Clopper-Pearson interval. A false alarm is LAND_NOW in a "
              "run without a fault; missed: a fault run without LAND_NOW; early: LAND_NOW before "
              "the fault began. Landing dispersion (CEP) is over the runs without LAND_NOW.", ""]
-    lines += group_table(by_scenario(rows), "Per scenario")
+    scenarios = by_scenario(rows)
+    if len(scenarios) > 1:  # the campaign's own figure: every run together
+        scenarios.append(group_stats("all scenarios", rows))
+    lines += group_table(scenarios, "Per scenario")
     lines += group_table(by_fault_kind(rows), "Per fault kind")
     lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
     lines += ["## Worst runs", "", "| run | scenario | faults | why | reproduce |",

@@ -101,3 +101,19 @@ def test_report_and_compare_name_every_group(tmp_path: Path) -> None:
     assert "0/4 = 0.0 % [0.00, 60.24]" in text  # 0 of 4: upper 1 - 0.025^(1/4) = 0.6024
     assert "flightsw campaign fly x --run-index 9" in text
     assert "imu.stall" in compare(db, db)
+
+
+def test_a_campaign_over_several_scenarios_reports_their_total_too(tmp_path: Path) -> None:
+    db = tmp_path / "c.sqlite"
+    store = CampaignStore(db)
+    for i in range(3):
+        store.record(_row(i))
+    for i in range(3, 5):
+        store.record(_row(i, scenario_path="/s/nominal_hover.toml", scenario="nominal_hover",
+                          land_now=True, land_now_reason="tilt", land_now_t_s=5.0))
+    store.close()
+    rows = {line.split("|")[1].strip(): line for line in write_report(db).read_text().splitlines()
+            if line.startswith("| ")}
+    assert "| 3 | 0/3 = 0.0 %" in rows["nominal_box"]
+    assert "| 2 | 2/2 = 100.0 %" in rows["nominal_hover"]
+    assert "| 5 | 2/5 = 40.0 %" in rows["all scenarios"]

@@ -139,7 +139,7 @@ PROVOKE: dict[str, Callable[[Rig], None]] = {
     "range_stale": lambda r: setattr(r, "range_on", False),
     "range_invalid": lambda r: setattr(r, "range_valid", False),
     "exec_overruns": lambda r: setattr(r, "miss_step", 1),
-    "tilt": lambda r: setattr(r, "tilt_deg", 50.0),
+    "tilt": lambda r: setattr(r, "tilt_deg", 70.0),
     "camera_imu_offset": lambda r: setattr(r, "offset_s", -0.033),
 }
 NAMES = [row.name for row in CHECKS]
@@ -243,7 +243,7 @@ def test_the_whole_watchdog_disabled_trips_nothing() -> None:
     rig.learn_and_fly()
     PROVOKE["tilt"](rig)
     rig.run(1.0)
-    assert rig.wd.trip is None and rig.wd.checks["tilt"].max_value == 50.0
+    assert rig.wd.trip is None and rig.wd.checks["tilt"].max_value == 70.0
 
 
 def test_a_passing_evaluation_restarts_the_count() -> None:
@@ -251,7 +251,7 @@ def test_a_passing_evaluation_restarts_the_count() -> None:
     rig.learn_and_fly()
     for _ in range(10):  # four failing cycles, one good one, again and again
         for _ in range(4):
-            rig.tilt_deg = 50.0
+            rig.tilt_deg = 70.0
             rig.cycle()
         rig.tilt_deg = 3.0
         rig.cycle()
