@@ -31,6 +31,10 @@ LAND_DETECT_S = 0.5
 MAX_PLAN_DT_S = 0.5  # a longer gap is a stall the watchdog lands on, not time to fly through
 MAX_CONTROL_DT_PERIODS = 4
 GROUND_NEAR_M = 0.3
+# LAND waits for a lull in the wind no lower than this above the legs: a vehicle holding its
+# height within GROUND_CONTACT_M of the ground would read as landed and level in the air
+LULL_FLOOR_M = 0.8
+GROUND_CONTACT_M = 0.4  # low enough, and no longer descending: the legs are down
 
 
 class Mode(IntEnum):
@@ -270,7 +274,9 @@ class FlightSoftware:
             slow = nav.use_range and height < c.land_slow_alt_m
             sp.climb_rate = -(c.land_speed_mps if slow else fast)
             near = nav.use_range and height < self.cfg.vehicle.gear_height_m + GROUND_NEAR_M
-            if mode == Mode.LAND and slow and not near and self._wait_for_lull(now, dt):
+            # (only well above the legs: hovering low reads as ground contact, which levels)
+            lull_zone = slow and height > self.cfg.vehicle.gear_height_m + LULL_FLOOR_M
+            if mode == Mode.LAND and lull_zone and self._wait_for_lull(now, dt):
                 sp.climb_rate = 0.0
             # Last decimetres: no horizontal control, so a velocity error cannot tip the vehicle
             # over its legs (PX4's ground contact), but the tilt that has been balancing the
@@ -336,7 +342,7 @@ class FlightSoftware:
     def _ground_contact(self) -> bool:
         """Low and no longer descending (PX4's ground contact stage): the legs are down."""
         nav = self.nav
-        low = not nav.use_range or nav.height_m < self.cfg.vehicle.gear_height_m + 0.4
+        low = not nav.use_range or nav.height_m < self.cfg.vehicle.gear_height_m + GROUND_CONTACT_M
         return low and abs(nav.velocity_ned[2]) < 0.3
 
     def _landed(self, dt: float) -> bool:

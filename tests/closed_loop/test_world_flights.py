@@ -86,3 +86,19 @@ def test_in_10_mps_of_wind_gusting_to_14_the_box_is_flown_and_landed_in_lulls() 
         assert not any(t.startswith("HIGH WIND") for t in texts), texts
         waited += any(t.startswith("WIND:") for t in texts)
     assert waited >= 1
+
+
+def test_a_lull_is_awaited_well_above_the_legs() -> None:
+    """Found by the nominal campaign (run 7: 9.5 m/s steady wind): LAND waited for a lull
+    hovering 0.33 m above its legs, which reads as ground contact; the vehicle levelled in the
+    air and the wind slid it into a 3.4 m/s touchdown. The wait now stays above LULL_FLOOR_M."""
+    from app.campaign.runs import RunSpec, prepare_run
+
+    spec = RunSpec(str(ROOT / "config" / "scenarios" / "terrain_nominal_hover.toml"),
+                   str(ROOT / "config" / "dispersions" / "world_nominal.toml"),
+                   str(ROOT / "config" / "sim.toml"), 7)
+    res = fly(prepare_run(spec).setup)
+    s = res.summary
+    assert any(e.text.startswith("WIND:") for e in res.fsw.events)  # it did wait
+    assert not s.land_now and s.landed and not s.crashed, s
+    assert s.touchdown_speed_mps < 1.0, s
