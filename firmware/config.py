@@ -83,10 +83,11 @@ class ControlConfig:
     rate_p: float = field(default=25.0, metadata=rng(0, 1000))  # rad/s^2 per rad/s
     rate_i: float = field(default=5.0, metadata=rng(0, 1000))
     yaw_rate_p: float = field(default=8.0, metadata=rng(0, 1000))
-    # The authority that holds the vehicle against the wind (PX4's MPC_TILTMAX_AIR): the
-    # horizontal acceleration the velocity loop may ask for is the lower of the two
+    # The tilt authority (PX4's MPC_TILTMAX_AIR): the velocity loop's integrator, which holds
+    # a steady wind, may use all of it; its proportional part (manoeuvres, gust corrections)
+    # at most max_accel_mps2 (1.35 = 20 deg on Mars, the limit before wind came in)
     max_tilt_deg: float = field(default=40.0, metadata=rng(1, 60))
-    max_accel_mps2: float = field(default=3.2, metadata=rng(0.1, 50))
+    max_accel_mps2: float = field(default=1.35, metadata=rng(0.1, 50))
     # the most tilt held into the wind over the last decimetres (the vehicle tips over its
     # legs beyond some tilt, and drifts downwind short of the tilt the wind needs)
     touchdown_tilt_deg: float = field(default=25.0, metadata=rng(0, 60))

@@ -103,11 +103,20 @@ class Controller:
                 ve_sp *= sp.max_speed / sp_norm
             en, ee = vn_sp - vel[0], ve_sp - vel[1]
             vi = self.vel_int
-            an_sp = c.vel_p * en + vi[0]
-            ae_sp = c.vel_p * ee + vi[1]
-            # one limit on the total tilt (not per axis: 20 deg of roll and of pitch is 28)
-            a_max = min(c.max_accel_mps2, g * math.tan(math.radians(c.max_tilt_deg)))
-            i_max = a_max  # the integrator may hold a steady wind with all the authority there is
+            # Two authorities: manoeuvres (the proportional part) within max_accel_mps2, so a
+            # plan flies as gently in a gale as in calm air (at 40 deg vision's flow model
+            # fails: a campaign's false alarms), and the integrator, which holds a steady
+            # wind, with the whole tilt authority; one limit on the total tilt (not per
+            # axis: 20 deg of roll and of pitch is 28)
+            an_sp, ae_sp = c.vel_p * en, c.vel_p * ee
+            p_norm = math.hypot(an_sp, ae_sp)
+            if p_norm > c.max_accel_mps2:
+                an_sp *= c.max_accel_mps2 / p_norm
+                ae_sp *= c.max_accel_mps2 / p_norm
+            an_sp += vi[0]
+            ae_sp += vi[1]
+            a_max = g * math.tan(math.radians(c.max_tilt_deg))
+            i_max = a_max
             a_norm = math.hypot(an_sp, ae_sp)
             if a_norm > a_max:
                 an_sp *= a_max / a_norm
