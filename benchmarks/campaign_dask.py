@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,54 +25,20 @@ sys.path.insert(0, str(ROOT))
 
 from app.campaign.campaign import CampaignPlan, run_campaign  # noqa: E402
 from app.campaign.engine import DaskCluster  # noqa: E402
+from app.campaign.local_cluster import dask_command, local_cluster  # noqa: E402
 from ground.campaign.store import read_runs  # noqa: E402
 
 HOST_FIELDS = {"run_id", "wall_s", "timing"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _dask() -> list[str]:
-    exe = Path(sys.executable).parent / "dask"
-    found = str(exe) if exe.is_file() else shutil.which("dask")
-    if found is None:
-        sys.exit("campaign_dask: the 'dask' command is not installed (pip install -e '.[cluster]')")
-    return [found]
-
-
 def _on_cluster(workers: int, plan: CampaignPlan, db: Path) -> float:
-    import distributed
-
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
-    procs = [subprocess.Popen([*_dask(), "scheduler", "--host", "127.0.0.1", "--port",
-                               str(port), "--no-dashboard"], **quiet)]  # type: ignore[call-overload]
-    try:
-        for _ in range(workers):
-            procs.append(subprocess.Popen(  # type: ignore[call-overload]
-                [*_dask(), "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
-                 "--nthreads", "1", "--no-dashboard", "--no-nanny"], **quiet))
-        with distributed.Client(address, timeout="30s") as client:
-            client.wait_for_workers(workers, timeout=60)
+    with local_cluster(workers, ROOT) as address:
         t0 = time.perf_counter()
         result = run_campaign(plan, db, DaskCluster(address))
         wall = time.perf_counter() - t0
-        if result.errors:
-            sys.exit(f"campaign_dask: {result.errors} runs failed on {workers} worker(s)")
-        return wall
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    if result.errors:
+        sys.exit(f"campaign_dask: {result.errors} runs failed on {workers} worker(s)")
+    return wall
 
 
 def main() -> None:
@@ -86,6 +49,8 @@ def main() -> None:
     ap.add_argument("--dispersion", type=Path,
                     default=ROOT / "config/dispersions/vehicle_sensors.toml")
     a = ap.parse_args()
+    if dask_command() is None:
+        sys.exit("campaign_dask: the 'dask' command is not installed (pip install -e '.[cluster]')")
     plan = CampaignPlan([a.scenario.resolve()], [a.dispersion.resolve()],
                         ROOT / "config/sim.toml", a.runs)
     walls: dict[int, float] = {}

@@ -38,6 +38,15 @@ class Setpoint:
     trim_only: bool = False  # no horizontal control: hold the tilt that balanced the wind
 
 
+def _within(x: float, y: float, limit: float) -> tuple[float, float, bool]:
+    """(x, y) scaled down to the norm ``limit`` if longer, and whether it was."""
+    norm = math.hypot(x, y)
+    if norm > limit:
+        f = limit / norm
+        return x * f, y * f, True
+    return x, y, False
+
+
 class Controller:
     def __init__(self, cfg: ControlConfig, vehicle: VehicleConfig, gravity: float) -> None:
         self.cfg = cfg
@@ -48,6 +57,9 @@ class Controller:
         self.inertia = vehicle.inertia_kgm2
         self.arm = vehicle.arm_m / math.sqrt(2.0)
         self.yaw_k = vehicle.yaw_moment_m
+        # horizontal accelerations of the tilt limits (the config is fixed for a flight)
+        self.a_tilt = gravity * math.tan(math.radians(cfg.max_tilt_deg))
+        self.a_touchdown = gravity * math.tan(math.radians(cfg.touchdown_tilt_deg))
         self.reset()
 
     def reset(self) -> None:
@@ -85,22 +97,14 @@ class Controller:
         elif sp.trim_only:
             # the tilt that balanced the wind, but no more than the legs take at touchdown:
             # beyond it the vehicle drifts downwind instead (both crash past a limit)
-            an_sp, ae_sp = trim
-            a_norm = math.hypot(an_sp, ae_sp)
-            a_td = g * math.tan(math.radians(c.touchdown_tilt_deg))
-            if a_norm > a_td:
-                an_sp *= a_td / a_norm
-                ae_sp *= a_td / a_norm
+            an_sp, ae_sp, _ = _within(trim[0], trim[1], self.a_touchdown)
         else:
             if sp.hold_horizontal:
                 vn_sp = c.pos_p * (sp.north - pos[0]) + sp.vn_ff
                 ve_sp = c.pos_p * (sp.east - pos[1]) + sp.ve_ff
             else:
                 vn_sp, ve_sp = sp.vn_ff, sp.ve_ff
-            sp_norm = math.hypot(vn_sp, ve_sp)
-            if sp_norm > sp.max_speed:
-                vn_sp *= sp.max_speed / sp_norm
-                ve_sp *= sp.max_speed / sp_norm
+            vn_sp, ve_sp, _ = _within(vn_sp, ve_sp, sp.max_speed)
             en, ee = vn_sp - vel[0], ve_sp - vel[1]
             vi = self.vel_int
             # Two authorities: manoeuvres (the proportional part) within max_accel_mps2, so a
@@ -108,25 +112,14 @@ class Controller:
             # fails: a campaign's false alarms), and the integrator, which holds a steady
             # wind, with the whole tilt authority; one limit on the total tilt (not per
             # axis: 20 deg of roll and of pitch is 28)
-            an_sp, ae_sp = c.vel_p * en, c.vel_p * ee
-            p_norm = math.hypot(an_sp, ae_sp)
-            if p_norm > c.max_accel_mps2:
-                an_sp *= c.max_accel_mps2 / p_norm
-                ae_sp *= c.max_accel_mps2 / p_norm
-            an_sp += vi[0]
-            ae_sp += vi[1]
-            a_max = g * math.tan(math.radians(c.max_tilt_deg))
-            i_max = a_max
-            a_norm = math.hypot(an_sp, ae_sp)
-            if a_norm > a_max:
-                an_sp *= a_max / a_norm
-                ae_sp *= a_max / a_norm
-                self.tilt_limited = True
-            else:
+            an_sp, ae_sp, _ = _within(c.vel_p * en, c.vel_p * ee, c.max_accel_mps2)
+            a_max = self.a_tilt
+            an_sp, ae_sp, self.tilt_limited = _within(an_sp + vi[0], ae_sp + vi[1], a_max)
+            if not self.tilt_limited:
                 # integrate only when not saturated: a long braking would wind it up and
                 # overshoot into a reverse drift afterwards
-                vi[0] = max(-i_max, min(i_max, vi[0] + c.vel_i * en * dt))
-                vi[1] = max(-i_max, min(i_max, vi[1] + c.vel_i * ee * dt))
+                vi[0] = max(-a_max, min(a_max, vi[0] + c.vel_i * en * dt))
+                vi[1] = max(-a_max, min(a_max, vi[1] + c.vel_i * ee * dt))
             k = dt / (TRIM_TAU_S + dt)
             trim[0] += k * (an_sp - trim[0])
             trim[1] += k * (ae_sp - trim[1])

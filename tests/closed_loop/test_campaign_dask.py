@@ -4,10 +4,6 @@ run by run."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +11,7 @@ import pytest
 
 from app.campaign.campaign import CampaignPlan, run_campaign
 from app.campaign.engine import DaskCluster, LocalPool
+from app.campaign.local_cluster import dask_command, local_cluster
 from ground.campaign.store import read_runs
 
 distributed = pytest.importorskip(
@@ -28,47 +25,12 @@ SIM = ROOT / "config" / "sim.toml"
 HOST_FIELDS = {"run_id", "wall_s", "timing"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _dask_cli() -> list[str]:
-    exe = Path(sys.executable).parent / "dask"
-    if exe.is_file():
-        return [str(exe)]
-    found = shutil.which("dask")
-    if found is None:
-        pytest.skip("the 'dask' command is not installed")
-    return [found]
-
-
 @pytest.fixture
 def cluster() -> Iterator[str]:
-    dask = _dask_cli()
-    address = f"tcp://127.0.0.1:{_free_port()}"
-    procs = [subprocess.Popen(
-        [*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-         "--no-dashboard"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    try:
-        for _ in range(2):
-            procs.append(subprocess.Popen(
-                [*dask, "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
-                 "--nthreads", "1", "--no-dashboard", "--no-nanny"],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        with distributed.Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
-            assert len(client.scheduler_info()["workers"]) == 2
+    if dask_command() is None:
+        pytest.skip("the 'dask' command is not installed")
+    with local_cluster(2, ROOT) as address:
         yield address
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_a_dask_cluster_gives_the_local_pools_results(cluster: str, tmp_path: Path) -> None:
