@@ -56,7 +56,12 @@ class NavConfig:
     vision_noise_mps: float = field(default=0.15, metadata=rng(0.001, 10))
     vision_gate_mps: float = field(default=3.0, metadata=rng(0.1, 100))
     vision_min_alt_m: float = field(default=1.0, metadata=rng(0, 100))
-    vision_min_quality: float = field(default=0.2, metadata=rng(0, 1))
+    # Side (px) of the square correlation window kept around the point below the vehicle
+    # (see vision.VisionFlowEngine), at most the image's shorter side; 0: the whole image.
+    vision_window_px: int = field(default=64, metadata=rng(0, 4096))
+    # Unrelated 64 px windows of rendered ground score up to 0.2 (0.11 for whole 160x120
+    # images): a peak below 0.3 may be chance.
+    vision_min_quality: float = field(default=0.3, metadata=rng(0, 1))
     range_noise_m: float = field(default=0.04, metadata=rng(0.001, 10))
     range_gate_m: float = field(default=2.0, metadata=rng(0.01, 100))
     history_s: float = field(default=2.5, metadata=rng(0.1, 10))

@@ -56,7 +56,7 @@ CAMERA_FRAME = _topic(
     ("double", "latency_s"))
 VISION_FLOW = _topic(
     "vision_flow", ("uint32_t", "frame_seq"), ("uint32_t", "cycle"), ("double", "drow"),
-    ("double", "dcol"), ("double", "quality"))
+    ("double", "dcol"), ("double", "quality"), ("double", "at_row"), ("double", "at_col"))
 # What the watchdog read each cycle besides the samples (replay feeds it back).
 CYCLE_INPUTS = _topic(
     "cycle_inputs", ("int64_t", "now_ns"), ("uint32_t", "cycle"), ("uint32_t", "exec_cycles"),

@@ -32,10 +32,12 @@ from firmware.time_offset import (
 from firmware.vision import (
     FlowEngine,
     FlowObserver,
+    FlowResult,
     ResettableFlowEngine,
     VisionFlowEngine,
     body_velocity,
     derotation_gain,
+    nadir_pixel,
 )
 from hal.geometry import euler_to_quat, quat_to_euler, quat_to_matrix
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
@@ -89,15 +91,16 @@ class Navigator:
         self._align: list[ImuSample] = []
         self.use_vision = True
         self.use_range = True
-        engine = flow_engine if flow_engine is not None else VisionFlowEngine(cam_width,
-                                                                              cam_height)
+        window = min(cfg.vision_window_px, cam_width, cam_height) or None
+        engine = flow_engine if flow_engine is not None else VisionFlowEngine(
+            cam_width, cam_height, window)
         self.flow_engine: FlowEngine = engine
         self._flow_reset: Callable[[], None] = (
             engine.reset if isinstance(engine, ResettableFlowEngine) else _no_reset)
         # Called with every finished frame and its result (the flight recorder logs them).
         self.flow_observers: list[FlowObserver] = []
         self._pending: tuple[Frame, int | None] | None = None
-        self.rot_gain = derotation_gain(cam_width, cam_height, focal_px)
+        self.rot_gain = derotation_gain(window or cam_width, window or cam_height, focal_px)
         self._prev_frame_t: int | None = None
         self._hist_t: list[int] = []
         self._hist: list[tuple[float, ...]] = []
@@ -190,12 +193,14 @@ class Navigator:
         if self.offset_cfg.enabled:
             a = min(1.0, total / VELOCITY_SMOOTH_S)
             vs = self._v_smooth
-            self._v_smooth = (vs[0] + a * (self.kn.v - vs[0]), vs[1] + a * (self.ke.v - vs[1]),
-                              vs[2] + a * (-self.ku.v - vs[2]))
+            ak = self.accel_kin
+            self._v_smooth = (vs[0] + ak[0] * total + a * (self.kn.v - vs[0]),
+                              vs[1] + ak[1] * total + a * (self.ke.v - vs[1]),
+                              vs[2] + ak[2] * total + a * (-self.ku.v - vs[2]))
             # A sample's rate stands for the period around its stamp, so the rotation summed
             # through the last sample is the attitude half a period after it (recording it at
             # the stamp put the gyro 0.5 ms ahead of the camera).
-            self.time_offset.record_gyro(t_prev + self._half_imu_ns, dax, day)
+            self.time_offset.record_gyro(t_prev + self._half_imu_ns, dax, day, daz)
         fx, fy, fz = fsx / total, fsy / total, fsz / total
         self.rate = (dax / total, day / total, daz / total)
 
@@ -254,8 +259,9 @@ class Navigator:
     def _remember(self, an: float, ae: float) -> None:
         self._hist_t.append(self.t_ns)
         q = self.q
+        vs = self._v_smooth
         self._hist.append((self.kn.p, self.ke.p, self.ku.p, q[0], q[1], q[2], q[3],
-                           self.kn.v, self.ke.v))
+                           self.kn.v, self.ke.v, vs[0], vs[1], vs[2]))
         self._hist_acc.append((an, ae, self.kn.b, self.ke.b))
         if len(self._hist_t) > 2 * self._hist_cap():
             cut = len(self._hist_t) - self._hist_cap()
@@ -321,7 +327,7 @@ class Navigator:
             self._prev_frame_t = None
             cnt.vision_skipped += 1
             return earlier
-        self.flow_engine.begin(fr)
+        self.flow_engine.begin(fr, nadir_pixel(self.r, self.focal_px))
         self._pending = (fr, self._prev_frame_t)
         self._prev_frame_t = fr.t_ns
         return earlier
@@ -359,7 +365,7 @@ class Navigator:
         t0 = t_prev + self.cam_offset_ns  # the configured offset: stamps -> true exposures
         t1 = fr.t_ns + self.cam_offset_ns
         if self.offset_cfg.enabled:
-            self._feed_offset(flow.drow, flow.dcol, t0, t1)
+            self._feed_offset(flow, t0, t1)
         c = self.offset_correction_ns
         s0 = self.state_at(t0 + c)
         s1 = self.state_at(t1 + c)
@@ -369,14 +375,12 @@ class Navigator:
             return None
         dtheta = _delta_angle_body(s0[3:7], s1[3:7])
         height = 0.5 * (s0[2] + s1[2])
-        cos_tilt = self._cos_tilt_of(s1)
-        vx_b, vy_b = body_velocity(flow, dtheta, height / max(cos_tilt, 0.5), self.focal_px, dt,
-                                   self.rot_gain)
-        # Body -> NED with the full attitude: the camera measures the body-x/y components,
-        # and the body-z one follows from the (altimeter-known) vertical velocity. Using the
-        # heading alone would shrink the measurement by cos(tilt): 2 % at 12 deg of cruise tilt.
-        r0, r1, r2, r3, r4, r5, r6, r7, r8 = quat_to_matrix(s1[3:7])
-        vz_b = (-self.ku.v - r6 * vx_b - r7 * vy_b) / max(r8, 0.5)
+        rot = quat_to_matrix(s1[3:7])
+        vx_b, vy_b, vz_b = body_velocity(flow, dtheta, height, rot, -self.ku.v, self.focal_px,
+                                         dt, self.rot_gain)
+        # Body -> NED with the full attitude (the heading alone would shrink the measurement
+        # by cos(tilt): 2 % at 12 deg of cruise tilt)
+        r0, r1, r2, r3, r4, r5 = rot[:6]
         vn = r0 * vx_b + r1 * vy_b + r2 * vz_b
         ve = r3 * vx_b + r4 * vy_b + r5 * vz_b
         self.last_vision_vel = (vn, ve)
@@ -395,7 +399,7 @@ class Navigator:
         cnt.vision_used += 1
         return self.last_vision_innov
 
-    def _feed_offset(self, drow: float, dcol: float, t0: int, t1: int) -> None:
+    def _feed_offset(self, flow: FlowResult, t0: int, t1: int) -> None:
         """Give the offset estimator this pair's image shift less the translation a smoothed
         velocity predicts at this pair's attitude and height (scored in a later cycle).
 
@@ -405,17 +409,22 @@ class Navigator:
         by 1.7 ms). The velocity is smoothed (time constant VELOCITY_SMOOTH_S) because vision
         corrects the raw estimate frame by frame with the very stamps judged here: its
         frame-to-frame changes carry the offset and shrank a 15 ms one to 12.5 ms."""
-        b = self.state_at(t1)
+        b = self.state_at(t0 + (t1 - t0) // 2)  # the pair's translation is its mean
         dt = (t1 - t0) / NS_PER_S
-        if b is not None and dt > 0.0:
-            r0, r1, _, r3, r4, _, r6, r7, _ = quat_to_matrix(b[3:7])
-            vn, ve, vd = self._v_smooth
-            height = b[2] / max(self._cos_tilt_of(b), 0.5)
-            if height > 0.0:
-                k = self.focal_px * dt / height  # px per m/s of body velocity
-                drow -= (r0 * vn + r3 * ve + r6 * vd) * k
-                dcol += (r1 * vn + r4 * ve + r7 * vd) * k
-        self.time_offset.add_pair(t0, t1, drow, dcol)
+        drow, dcol, y, x = flow.drow, flow.dcol, flow.at_row, flow.at_col
+        if b is not None and dt > 0.0 and b[2] > 0.0:
+            r0, r1, r2, r3, r4, r5, r6, r7, r8 = quat_to_matrix(b[3:7])
+            vn, ve, vd = b[9:12]
+            f = self.focal_px
+            # the translation's shift at the window (vision.body_velocity's model, forward)
+            depth = b[2] / max(max(r8, 0.5) + (r7 * x - r6 * y) / f, 0.5)
+            vx = r0 * vn + r3 * ve + r6 * vd
+            vy = r1 * vn + r4 * ve + r7 * vd
+            vz = r2 * vn + r5 * ve + r8 * vd
+            k = dt / depth
+            drow -= (f * vx + y * vz) * k
+            dcol -= (-f * vy + x * vz) * k
+        self.time_offset.add_pair(t0, t1, drow, dcol, y, x)
 
     def _update_offset(self) -> None:
         """Score the pairs the gyro now covers; take the new estimate, if any, and the

@@ -148,7 +148,8 @@ class FlightRecorder:
         for seq, res in self._flow_cycle:
             if res is None:
                 continue
-            w.data(ids[lt.VISION_FLOW.name], (ts, seq, c, res.drow, res.dcol, res.quality))
+            w.data(ids[lt.VISION_FLOW.name], (ts, seq, c, res.drow, res.dcol, res.quality,
+                                              res.at_row, res.at_col))
         self._flow_cycle.clear()
         nav = fsw.nav
         roll, pitch, yaw = nav.euler()

@@ -19,14 +19,15 @@ the information the pairs held about the offset, which gives its 1-sigma uncerta
 (Gauss-Newton, with the residual spread as the noise). Without rate changes the cost is flat,
 the uncertainty large, and the estimate is reported as not confident.
 
-What it assumes: the image shift of a frame pair is a rigid rotation (pitch, roll) plus a
+What it assumes: the image shift of a frame pair is the shift a rotation gives at the pair's
+correlation window (``vision.rotation_shift``: pitch and roll, and yaw for a window off the
+image centre, which a yaw turns about the centre) plus a
 translation that changes slowly from one pair to the next (true below a few m/s^2 and for
 ground that is not much closer than the height); the gyro is well aligned with the camera.
 What it cannot tell apart: a delay of the gyro itself (its low-pass filter's group delay) from
 one of the camera: it measures the camera against the IMU as the navigation uses them, which
 is what the navigation needs. It measures the offset of the image *content*: stamps wrong in
-another way (intervals, gaps) are the metadata checks' to judge. Yaw is not used (phase
-correlation does not see rotation about the optical axis).
+another way (intervals, gaps) are the metadata checks' to judge.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from firmware.vision import rotation_shift
 from hal.tomlschema import rng
 from hal.types import NS_PER_S
 
@@ -67,6 +69,12 @@ class TimeOffsetConfig:
     judge_pairs: float = field(default=30.0, metadata=rng(2, 100_000))
     # a residual beyond this (pixels) counts as this: one bad flow result cannot pull the cost
     clip_px: float = field(default=1.0, metadata=rng(0.01, 100))
+    # What the rotation and translation models may get wrong in every pair alike (pixels): a
+    # bias no number of pairs averages away, which moves the estimate by bias / excitation.
+    # The judged interval is widened by twice that. Nominal windy flights leave up to 0.011 px
+    # (a steady 2-2.4 ms in cruise at 0.0045-0.005 px/ms); at take-off in a 9 m/s wind, tilting
+    # steadily with hardly a rate change (0.0004-0.001 px/ms), the same bias read as 30-60 ms.
+    judge_bias_px: float = field(default=0.012, metadata=rng(0, 10))
 
 
 class OffsetEstimate(NamedTuple):
@@ -81,7 +89,8 @@ class OffsetEstimate(NamedTuple):
     at_edge: bool  # the minimum is at the search limit: the offset may be larger still
     # The 2-sigma interval of the offset from the cost itself (the candidates whose cost is
     # within 4 sigma^2 of the minimum's), not from the parabola, so it stays honest for an
-    # offset far out or a cost that is not parabolic. None before judge_pairs.
+    # offset far out or a cost that is not parabolic, widened by what the models' bias could
+    # move it (judge_bias_px). None before judge_pairs or without excitation.
     interval_s: tuple[float, float] | None = None
 
     @property
@@ -100,8 +109,8 @@ class CameraImuOffset:
     def __init__(self, cfg: TimeOffsetConfig, focal_px: float,
                  rot_gain: tuple[float, float] = (1.0, 1.0)) -> None:
         self.cfg = cfg
-        self.k_row = focal_px * rot_gain[0]  # px per rad about body y (pitch)
-        self.k_col = focal_px * rot_gain[1]  # px per rad about body x (roll)
+        self.focal_px = focal_px
+        self.rot_gain = rot_gain
         n = round(cfg.search_ms / cfg.step_ms)
         self.step_s = cfg.step_ms / 1e3
         self.grid_ns: F64 = np.arange(-n, n + 1, dtype=np.float64) * cfg.step_ms * 1e6
@@ -113,36 +122,44 @@ class CameraImuOffset:
         self.wsum = 0.0
         self.w2sum = 0.0
         self._t_last: int | None = None
-        # cumulative bias-corrected gyro angle about body x and y, at each cycle's last sample
+        # cumulative bias-corrected gyro angle about body x, y and z, at each cycle's last
+        # sample
         self._gt: list[int] = []
         self._gx: list[float] = []
         self._gy: list[float] = []
-        self._ax = self._ay = 0.0
-        self._pending: deque[tuple[int, int, float, float]] = deque()
+        self._gz: list[float] = []
+        self._ax = self._ay = self._az = 0.0
+        self._pending: deque[tuple[int, int, float, float, float, float]] = deque()
         self.estimate: OffsetEstimate | None = None
         self.pairs_used = 0
         self.pairs_lost = 0  # pairs whose gyro history was gone (a gap, an IMU stall)
 
     # -- inputs ---------------------------------------------------------------------------
-    def record_gyro(self, t_ns: int, dax: float, day: float) -> None:
-        """The cycle's integrated body rotation (rad about x and y) up to ``t_ns``."""
+    def record_gyro(self, t_ns: int, dax: float, day: float, daz: float = 0.0) -> None:
+        """The cycle's integrated body rotation (rad about x, y and z) up to ``t_ns``."""
         self._ax += dax
         self._ay += day
+        self._az += daz
         gt = self._gt
         gt.append(t_ns)
         self._gx.append(self._ax)
         self._gy.append(self._ay)
+        self._gz.append(self._az)
         if t_ns - gt[0] > 2 * GYRO_KEEP_S * NS_PER_S:
             cut = bisect_left(gt, t_ns - int(GYRO_KEEP_S * NS_PER_S))
             del gt[:cut]
             del self._gx[:cut]
             del self._gy[:cut]
+            del self._gz[:cut]
 
-    def add_pair(self, t0_ns: int, t1_ns: int, drow_px: float, dcol_px: float) -> None:
+    def add_pair(self, t0_ns: int, t1_ns: int, drow_px: float, dcol_px: float,
+                 at_row: float = 0.0, at_col: float = 0.0) -> None:
         """A frame pair (the two stamps) and its measured image shift (pixels, row and
-        column; rotation and translation together)."""
-        if t1_ns > t0_ns and math.isfinite(drow_px) and math.isfinite(dcol_px):
-            self._pending.append((t0_ns, t1_ns, drow_px, dcol_px))
+        column; rotation and translation together), measured at (``at_row``, ``at_col``)
+        px from the image centre."""
+        if t1_ns > t0_ns and math.isfinite(drow_px) and math.isfinite(dcol_px) \
+                and math.isfinite(at_row) and math.isfinite(at_col):
+            self._pending.append((t0_ns, t1_ns, drow_px, dcol_px, at_row, at_col))
 
     def update(self) -> OffsetEstimate | None:
         """Score the pairs the gyro history now covers at every candidate; the new estimate,
@@ -152,15 +169,16 @@ class CameraImuOffset:
         newest = self._gt[-1]
         scored = False
         while self._pending and self._pending[0][1] + self.search_ns <= newest:
-            t0, t1, row, col = self._pending.popleft()
-            scored |= self._score(t0, t1, row, col)
+            t0, t1, row, col, at_row, at_col = self._pending.popleft()
+            scored |= self._score(t0, t1, row, col, at_row, at_col)
         if not scored:
             return None
         self.estimate = self._estimate()
         return self.estimate
 
     # -- the cost -------------------------------------------------------------------------
-    def _score(self, t0: int, t1: int, row: float, col: float) -> bool:
+    def _score(self, t0: int, t1: int, row: float, col: float, at_row: float,
+               at_col: float) -> bool:
         gt = self._gt
         lo, hi = t0 - self.search_ns, t1 + self.search_ns
         if lo < gt[0]:
@@ -172,20 +190,19 @@ class CameraImuOffset:
         if ts.size < 2 or np.any(np.diff(ts) > 0.1 * NS_PER_S):
             self.pairs_lost += 1  # a hole in the gyro history: its rotation is unknown
             return False
-        gx = np.array(self._gx[i:j], dtype=np.float64)
-        gy = np.array(self._gy[i:j], dtype=np.float64)
         grid = self.grid_ns
         tb = grid + float(t1 - t0)
-        # residuals: measured shift - k * (angle(t1 + d) - angle(t0 + d)), row (about body y)
-        # and column (about x), at every candidate d
-        er = np.interp(tb, ts, gy)
-        er -= np.interp(grid, ts, gy)
-        er *= -self.k_row
-        er += row
-        ec = np.interp(tb, ts, gx)
-        ec -= np.interp(grid, ts, gx)
-        ec *= -self.k_col
-        ec += col
+        # residuals: measured shift - the shift of the rotation between t0 + d and t1 + d at
+        # the window (vision.rotation_shift), at every candidate d
+        turned = []
+        for g in (self._gx, self._gy, self._gz):
+            a = np.array(g[i:j], dtype=np.float64)
+            da = np.interp(tb, ts, a)
+            da -= np.interp(grid, ts, a)
+            turned.append(da)
+        k = rotation_shift(at_row, at_col, self.focal_px, self.rot_gain)
+        er = row - (k.row[0] * turned[0] + k.row[1] * turned[1] + k.row[2] * turned[2])
+        ec = col - (k.col[0] * turned[0] + k.col[1] * turned[1] + k.col[2] * turned[2])
         prev, self._prev = self._prev, (t1, er, ec)
         # What is scored is the change from the previous pair's residual: what is left of the
         # translation (and a gyro bias) changes little from one frame to the next and drops
@@ -234,12 +251,15 @@ class CameraImuOffset:
         cfg = self.cfg
         confident = (self.wsum >= cfg.min_pairs and sigma <= cfg.max_sigma_ms / 1e3)
         interval = None
-        if self.wsum >= cfg.judge_pairs:
+        if self.wsum >= cfg.judge_pairs and excitation > 0.0:
             # J(d) - J_min = info (d - d_hat)^2: the 2-sigma interval is where J is within
             # 4 var_scale of its minimum
             interval = self._within(c, j, c[j] + 4.0 * var_scale)
             if interval is None and math.isfinite(sigma):  # inside one grid step: the parabola
                 interval = (offset - 2.0 * sigma, offset + 2.0 * sigma)
+            if interval is not None:
+                widen = 2.0 * cfg.judge_bias_px / excitation / 1e3  # s
+                interval = (interval[0] - widen, interval[1] + widen)
         t = self._t_last if self._t_last is not None else 0
         return OffsetEstimate(t, offset, sigma, excitation, self.wsum, confident, at_edge,
                               interval)

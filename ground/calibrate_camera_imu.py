@@ -104,7 +104,9 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
                            f"{lt.INFO_CAMERA_HEIGHT}: missing or not a camera's")
     nav = _config_nav(d)
     configured_ms = _number(nav.get("camera_time_offset_ms"), 0.0)
-    min_quality = _number(nav.get("vision_min_quality"), 0.2)
+    min_quality = _number(nav.get("vision_min_quality"), 0.3)
+    # the navigator's window (0: the whole image)
+    window = min(int(_number(nav.get("vision_window_px"), 64.0)), width, height) or None
 
     imu_t = column(imu, lt.SENSOR_IMU.field("t_ns"), kinds="iu")
     gyro = column(imu, lt.SENSOR_IMU.field("gyro_rps"), 3)
@@ -114,17 +116,21 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
     drow = column(flows, lt.VISION_FLOW.field("drow"))
     dcol = column(flows, lt.VISION_FLOW.field("dcol"))
     quality = column(flows, lt.VISION_FLOW.field("quality"))
-    if any(c is None for c in (imu_t, gyro, fr_t, fr_seq, fl_seq, drow, dcol, quality)):
+    at_row = column(flows, lt.VISION_FLOW.field("at_row"))
+    at_col = column(flows, lt.VISION_FLOW.field("at_col"))
+    if any(c is None for c in (imu_t, gyro, fr_t, fr_seq, fl_seq, drow, dcol, quality, at_row,
+                               at_col)):
         raise LogToolError(f"{path}: a field the calibration needs is missing (IMU t_ns/gyro, "
-                           "frame t_ns/seq, flow drow/dcol/quality)")
+                           "frame t_ns/seq, flow drow/dcol/quality/at_row/at_col)")
     assert imu_t is not None and gyro is not None and fr_t is not None and fr_seq is not None
     assert fl_seq is not None and drow is not None and dcol is not None and quality is not None
+    assert at_row is not None and at_col is not None
 
     cfg = TimeOffsetConfig(search_ms=search_ms, step_ms=step_ms, time_constant_s=1e12,
                            max_sigma_ms=1.0, min_pairs=30.0)
-    est = CameraImuOffset(cfg, focal, derotation_gain(width, height, focal))
-    pairs = _pairs(fr_t, fr_seq, fl_seq, drow, dcol, quality, round(configured_ms * 1e6),
-                   min_quality)
+    est = CameraImuOffset(cfg, focal, derotation_gain(window or width, window or height, focal))
+    pairs = _pairs(fr_t, fr_seq, fl_seq, (drow, dcol, at_row, at_col), quality,
+                   round(configured_ms * 1e6), min_quality)
     _replay(est, imu_t.astype(np.int64), gyro.astype(np.float64), pairs)
     e = est.estimate
     if e is None:
@@ -136,10 +142,15 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
                        est.grid_ns / 1e6, est.cost.copy())
 
 
-def _pairs(fr_t: Any, fr_seq: Any, fl_seq: Any, drow: Any, dcol: Any, quality: Any,
-           offset_ns: int, min_quality: float) -> list[tuple[int, int, float, float]]:
-    """(t0, t1, row shift, column shift) per usable flow result, its pair being the frame
-    received before it (the one navigation's vision compared it with)."""
+Pair = tuple[int, int, float, float, float, float]
+
+
+def _pairs(fr_t: Any, fr_seq: Any, fl_seq: Any, flow: tuple[Any, Any, Any, Any], quality: Any,
+           offset_ns: int, min_quality: float) -> list[Pair]:
+    """(t0, t1, row shift, column shift, window row, window column) per usable flow result,
+    its pair being the frame received before it (the one navigation's vision compared it
+    with)."""
+    drow, dcol, at_row, at_col = flow
     index = {int(s): i for i, s in enumerate(fr_seq)}
     out = []
     for k in range(len(fl_seq)):
@@ -148,23 +159,24 @@ def _pairs(fr_t: Any, fr_seq: Any, fl_seq: Any, drow: Any, dcol: Any, quality: A
             continue
         t0, t1 = int(fr_t[i - 1]) + offset_ns, int(fr_t[i]) + offset_ns
         if t1 > t0:
-            out.append((t0, t1, float(drow[k]), float(dcol[k])))
+            out.append((t0, t1, float(drow[k]), float(dcol[k]), float(at_row[k]),
+                        float(at_col[k])))
     out.sort(key=lambda p: p[1])
     return out
 
 
 def _replay(est: CameraImuOffset, t: npt.NDArray[np.int64], gyro: F64,
-            pairs: list[tuple[int, int, float, float]]) -> None:
+            pairs: list[Pair]) -> None:
     """Feed every IMU sample's rotation and each pair once its second frame's time passed."""
     order = np.argsort(t, kind="stable")
     t, gyro = t[order], gyro[order]
     dt = np.diff(t, prepend=t[:1]) / 1e9
     dt[dt > 0.02] = 0.0  # a gap: its rotation is unknown, not a constant rate
-    dax, day = gyro[:, 0] * dt, gyro[:, 1] * dt
+    dax, day, daz = gyro[:, 0] * dt, gyro[:, 1] * dt, gyro[:, 2] * dt
     p = 0
     for i in range(len(t)):
         ti = int(t[i])
-        est.record_gyro(ti, float(dax[i]), float(day[i]))
+        est.record_gyro(ti, float(dax[i]), float(day[i]), float(daz[i]))
         while p < len(pairs) and pairs[p][1] <= ti:
             est.add_pair(*pairs[p])
             p += 1

@@ -122,8 +122,8 @@ class LoggedFlow:
     def __init__(self, by_frame_seq: dict[int, FlowResult]) -> None:
         self.by_frame_seq = by_frame_seq
 
-    def begin(self, frame: Frame) -> None:
-        return None
+    def begin(self, frame: Frame, aim: tuple[float, float]) -> None:
+        return None  # the logged result says where its window was
 
     def advance(self) -> bool:
         return False  # ready at once: finished on the cycle after the frame began
@@ -175,7 +175,7 @@ def _replay(path: Path, config: FlightConfig | None) -> ReplayResult:
     hal = Hal(backend=f"replay:{log.info.get(lt.INFO_BACKEND, '?')}", clock=clock, imu=imu,
               rangefinder=rng, camera=cam, actuators=motors)
     stats = ExecStats(round(NS_PER_S / cfg.loop.rate_hz))
-    flows = LoggedFlow({int(r[0]): FlowResult(r[1], r[2], r[3])
+    flows = LoggedFlow({int(r[0]): FlowResult(r[1], r[2], r[3], r[4], r[5])
                         for r in rows(tables[FLOW], FLOW)})
     fsw = FlightSoftware(cfg, hal, plan, info[lt.INFO_GRAVITY], stats, flow_engine=flows)
 

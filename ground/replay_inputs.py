@@ -62,7 +62,7 @@ INPUTS: dict[str, list[tuple[str, str, int]]] = {
     FRAME: _reads(lt.CAMERA_FRAME, ("t_ns", _INT, 0), ("seq", _INT, 0), ("t_rx_ns", _INT, 0),
                   ("device_t_ns", _INT, 0), ("exposure_ns", _INT, 0), ("cycle", _INT, 0)),
     FLOW: _reads(lt.VISION_FLOW, ("frame_seq", _INT, 0), ("drow", _NUM, 0), ("dcol", _NUM, 0),
-                 ("quality", _NUM, 0)),
+                 ("quality", _NUM, 0), ("at_row", _NUM, 0), ("at_col", _NUM, 0)),
     CYCLE: _reads(
         lt.CYCLE_INPUTS,
         ("now_ns", _INT, 0), ("cycle", _INT, 0), ("exec_cycles", _INT, 0),

@@ -116,7 +116,7 @@ class Actuators:
 class StillFlow:
     """The camera sees no motion (the vehicle never moves here)."""
 
-    def begin(self, frame: Frame) -> None: ...
+    def begin(self, frame: Frame, aim: tuple[float, float]) -> None: ...
 
     def advance(self) -> bool:
         return False

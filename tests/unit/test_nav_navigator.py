@@ -39,7 +39,7 @@ class StubFlow:
         self.resets = 0
         self.begun: list[int] = []
 
-    def begin(self, frame: Frame) -> None:
+    def begin(self, frame: Frame, aim: tuple[float, float]) -> None:
         self.begun.append(frame.seq)
         self.stage = 1
 

@@ -15,6 +15,7 @@ from firmware.time_offset import (
     TimeOffsetConfig,
     correction_ns,
 )
+from firmware.vision import rotation_shift
 
 FOCAL = 67.0
 CYCLE_NS = 2_000_000  # 500 Hz
@@ -38,23 +39,36 @@ def angle(t_s: float, amp: float = 0.3) -> tuple[float, float]:
     return ax, ay
 
 
+def yaw_angle(t_s: float, amp: float = 0.3) -> float:
+    """A yaw oscillation's angle (rad) at ``t_s`` (rate amp * sin(2 pi 1.3 t))."""
+    w = 2 * math.pi * 1.3
+    return amp * (1.0 - math.cos(w * t_s)) / w
+
+
 def fly(est: CameraImuOffset, offset_s: float, seconds: float, noise_px: float = 0.02,
         amp: float = 0.3, outliers: float = 0.0, seed: int = 1,
         offset_at: float | None = None, later_offset_s: float = 0.0,
-        t_start_s: float = 1.0) -> list[OffsetEstimate]:
-    """Feed ``seconds`` of cycles and frames; every estimate made, in order."""
+        t_start_s: float = 1.0, window: tuple[float, float] | None = None,
+        told: tuple[float, float] | None = None) -> list[OffsetEstimate]:
+    """Feed ``seconds`` of cycles and frames; every estimate made, in order.
+
+    ``window``: the pairs' shifts are measured at this (row, col) from the image centre,
+    where a yaw moves the content too (the body also yaws); ``told``: where the estimator is
+    told they were (default: the truth)."""
     rng = np.random.default_rng(seed)
     out: list[OffsetEstimate] = []
     t_ns = int(t_start_s * 1e9)
     end = int((t_start_s + seconds) * 1e9)
     prev_ax, prev_ay = angle(t_ns / 1e9, amp)
+    prev_az = yaw_angle(t_ns / 1e9, amp) if window is not None else 0.0
     next_frame = t_ns + FRAME_NS
     last_frame: int | None = None
     while t_ns < end:
         t_ns += CYCLE_NS
         ax, ay = angle(t_ns / 1e9, amp)
-        est.record_gyro(t_ns, ax - prev_ax, ay - prev_ay)
-        prev_ax, prev_ay = ax, ay
+        az = yaw_angle(t_ns / 1e9, amp) if window is not None else 0.0
+        est.record_gyro(t_ns, ax - prev_ax, ay - prev_ay, az - prev_az)
+        prev_ax, prev_ay, prev_az = ax, ay, az
         if t_ns >= next_frame:
             stamp = next_frame
             next_frame += FRAME_NS
@@ -64,11 +78,21 @@ def fly(est: CameraImuOffset, offset_s: float, seconds: float, noise_px: float =
                     d = later_offset_s
                 a0 = angle(last_frame / 1e9 + d, amp)
                 a1 = angle(stamp / 1e9 + d, amp)
-                row = FOCAL * (a1[1] - a0[1]) + noise_px * rng.standard_normal()
-                col = FOCAL * (a1[0] - a0[0]) + noise_px * rng.standard_normal()
+                if window is None:
+                    row = FOCAL * (a1[1] - a0[1])
+                    col = FOCAL * (a1[0] - a0[0])
+                else:
+                    k = rotation_shift(window[0], window[1], FOCAL, (1.0, 1.0))
+                    turn = (a1[0] - a0[0], a1[1] - a0[1],
+                            yaw_angle(stamp / 1e9 + d, amp) - yaw_angle(last_frame / 1e9 + d, amp))
+                    row = sum(kk * tt for kk, tt in zip(k.row, turn, strict=True))
+                    col = sum(kk * tt for kk, tt in zip(k.col, turn, strict=True))
+                row += noise_px * rng.standard_normal()
+                col += noise_px * rng.standard_normal()
                 if outliers and rng.random() < outliers:
                     row += rng.choice([-20.0, 20.0])
-                est.add_pair(last_frame, stamp, row, col)
+                at = told if told is not None else (window or (0.0, 0.0))
+                est.add_pair(last_frame, stamp, row, col, *at)
             last_frame = stamp
             e = est.update()
             if e is not None:
@@ -155,6 +179,18 @@ def test_pairs_wait_for_the_gyro_beyond_the_search_window() -> None:
     assert est.update() is not None and est.pairs_used == 1
 
 
+def test_a_window_off_the_centre_needs_its_own_rotation_model() -> None:
+    """Navigation's window follows the point below the vehicle, 30-45 px off the image centre
+    when tilted, where a yaw moves the content and roll and pitch move it across as well: told
+    where the window was, the estimator explains the shifts; told the centre, what it leaves
+    unexplained is three times the noise and its uncertainty triples (no longer confident)."""
+    where = (-28.0, 30.0)
+    right = fly(estimator(), 0.010, 20.0, window=where)[-1]
+    assert right.confident and right.offset_s == pytest.approx(0.010, abs=2 * right.sigma_s)
+    wrong = fly(estimator(), 0.010, 20.0, window=where, told=(0.0, 0.0))[-1]
+    assert wrong.sigma_s > 2.5 * right.sigma_s and not wrong.confident
+
+
 def test_a_gross_offset_is_plain_from_the_first_judged_interval() -> None:
     """33 ms off: after a second of frames the 2-sigma interval already excludes everything
     within 12 ms of the configured offset."""
@@ -167,9 +203,16 @@ def test_a_gross_offset_is_plain_from_the_first_judged_interval() -> None:
 
 
 def test_the_interval_holds_the_truth_and_zero_when_unobservable() -> None:
-    last = fly(estimator(), 0.010, 20.0)[-1]
+    # without a model bias allowance the interval is the 2-sigma one
+    last = fly(estimator(judge_bias_px=0.0), 0.010, 20.0)[-1]
     assert last.interval_s is not None and last.interval_s[0] <= 0.010 <= last.interval_s[1]
     assert last.interval_s[1] - last.interval_s[0] == pytest.approx(4 * last.sigma_s, rel=0.01)
+    # the allowance widens it on both sides by twice what the bias would move the estimate
+    biased = fly(estimator(judge_bias_px=0.01), 0.010, 20.0)[-1]
+    assert biased.interval_s is not None
+    widen = 2 * 0.01 / biased.excitation_px_per_ms / 1e3
+    assert biased.interval_s[0] == pytest.approx(last.interval_s[0] - widen, abs=1e-6)
+    assert biased.interval_s[1] == pytest.approx(last.interval_s[1] + widen, abs=1e-6)
     calm = fly(estimator(), 0.010, 20.0, amp=0.001)[-1]  # almost no rate change: wide open
     assert calm.least_abs_s == 0.0
 
