@@ -67,10 +67,11 @@ def render_markdown(db: Path, rows: list[dict[str, Any]], figures: list[Path]) -
     lines += group_table(scenarios, "Per scenario")
     lines += group_table(by_fault_kind(rows), "Per fault kind")
     lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
-    lines += ["## Worst runs", "", "| run | scenario | faults | why | reproduce |",
+    # the run index (what --run-index takes), not the database's row number
+    lines += ["## Worst runs", "", "| run index | scenario | faults | why | reproduce |",
               "|---|---|---|---|---|"]
     for r in worst_runs(rows):
-        lines.append(f"| {r['run_id']} | {r.get('scenario') or r['scenario_path']} | "
+        lines.append(f"| {r['run_index']} | {r.get('scenario') or r['scenario_path']} | "
                      f"{fault_group(r) if r['status'] == 'ok' else '-'} | {why_bad(r)} | "
                      f"`{r['reproduce']}` |")
     return "\n".join(lines) + "\n"

@@ -98,6 +98,9 @@ def test_report_and_compare_name_every_group(tmp_path: Path) -> None:
     store.close()
     text = write_report(db).read_text()
     assert "nominal_box" in text and "imu.stall" in text
+    # a worst run is named by the index its reproduce command takes (run 9 was the 5th row)
+    worst = [line for line in text.splitlines() if "--run-index 9" in line]
+    assert worst and worst[0].split("|")[1].strip() == "9"
     assert "0/4 = 0.0 % [0.00, 60.24]" in text  # 0 of 4: upper 1 - 0.025^(1/4) = 0.6024
     assert "flightsw campaign fly x --run-index 9" in text
     assert "imu.stall" in compare(db, db)
