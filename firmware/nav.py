@@ -38,6 +38,9 @@ from firmware.vision import (
     body_velocity,
     derotation_gain,
     nadir_pixel,
+    translation_shift,
+    window_depth,
+    window_shape,
 )
 from hal.geometry import euler_to_quat, quat_to_euler, quat_to_matrix
 from hal.types import NS_PER_S, Frame, ImuSample, RangeSample
@@ -91,16 +94,16 @@ class Navigator:
         self._align: list[ImuSample] = []
         self.use_vision = True
         self.use_range = True
-        window = min(cfg.vision_window_px, cam_width, cam_height) or None
+        win_rows, win_cols = window_shape(cfg.vision_window_px, cam_width, cam_height)
         engine = flow_engine if flow_engine is not None else VisionFlowEngine(
-            cam_width, cam_height, window)
+            cam_width, cam_height, win_rows if win_rows == win_cols else None)
         self.flow_engine: FlowEngine = engine
         self._flow_reset: Callable[[], None] = (
             engine.reset if isinstance(engine, ResettableFlowEngine) else _no_reset)
         # Called with every finished frame and its result (the flight recorder logs them).
         self.flow_observers: list[FlowObserver] = []
         self._pending: tuple[Frame, int | None] | None = None
-        self.rot_gain = derotation_gain(window or cam_width, window or cam_height, focal_px)
+        self.rot_gain = derotation_gain(win_cols, win_rows, focal_px)
         self._prev_frame_t: int | None = None
         self._hist_t: list[int] = []
         self._hist: list[tuple[float, ...]] = []
@@ -413,17 +416,14 @@ class Navigator:
         dt = (t1 - t0) / NS_PER_S
         drow, dcol, y, x = flow.drow, flow.dcol, flow.at_row, flow.at_col
         if b is not None and dt > 0.0 and b[2] > 0.0:
-            r0, r1, r2, r3, r4, r5, r6, r7, r8 = quat_to_matrix(b[3:7])
+            r = quat_to_matrix(b[3:7])
             vn, ve, vd = b[9:12]
-            f = self.focal_px
-            # the translation's shift at the window (vision.body_velocity's model, forward)
-            depth = b[2] / max(max(r8, 0.5) + (r7 * x - r6 * y) / f, 0.5)
-            vx = r0 * vn + r3 * ve + r6 * vd
-            vy = r1 * vn + r4 * ve + r7 * vd
-            vz = r2 * vn + r5 * ve + r8 * vd
-            k = dt / depth
-            drow -= (f * vx + y * vz) * k
-            dcol -= (-f * vy + x * vz) * k
+            v_body = (r[0] * vn + r[3] * ve + r[6] * vd, r[1] * vn + r[4] * ve + r[7] * vd,
+                      r[2] * vn + r[5] * ve + r[8] * vd)
+            depth = window_depth(b[2], r, y, x, self.focal_px)
+            trow, tcol = translation_shift(v_body, depth, y, x, self.focal_px, dt)
+            drow -= trow
+            dcol -= tcol
         self.time_offset.add_pair(t0, t1, drow, dcol, y, x)
 
     def _update_offset(self) -> None:

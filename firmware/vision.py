@@ -299,9 +299,7 @@ def body_velocity(
     drow = flow.drow - (rot.row[0] * ax + rot.row[1] * ay + rot.row[2] * az)
     dcol = flow.dcol - (rot.col[0] * ax + rot.col[1] * ay + rot.col[2] * az)
     r6, r7, r8 = r_wb[6], r_wb[7], max(r_wb[8], 0.5)
-    # down component of the ray (body (-y/f, x/f, 1)) through the window centre: the depth
-    down_cos = max(r8 + (r7 * x - r6 * y) / f, 0.5)
-    z = height_m / down_cos
+    z = window_depth(height_m, r_wb, y, x, f)
     p, q = drow * z / dt_s, dcol * z / dt_s
     # vz = (v_down - r6*vx - r7*vy) / r8 substituted into the two shift equations
     a11, a12, b1 = f - y * r6 / r8, -y * r7 / r8, p - y * v_down / r8
@@ -310,6 +308,31 @@ def body_velocity(
     vx = (b1 * a22 - a12 * b2) / det
     vy = (a11 * b2 - a21 * b1) / det
     return vx, vy, (v_down - r6 * vx - r7 * vy) / r8
+
+
+def window_depth(height_m: float, r_wb: Sequence[float], at_row: float, at_col: float,
+                 focal_px: float) -> float:
+    """Depth along the optical axis of the flat ground seen at (at_row, at_col) px from the
+    image centre: the height over the down component of that pixel's ray, body
+    (-row/f, col/f, 1)."""
+    down_cos = max(max(r_wb[8], 0.5) + (r_wb[7] * at_col - r_wb[6] * at_row) / focal_px, 0.5)
+    return height_m / down_cos
+
+
+def translation_shift(v_body: tuple[float, float, float], depth_m: float, at_row: float,
+                      at_col: float, focal_px: float, dt_s: float) -> tuple[float, float]:
+    """(row, col) shift (px) a body velocity gives the ground at (at_row, at_col) over
+    ``dt_s``: the forward model :func:`body_velocity` inverts."""
+    vx, vy, vz = v_body
+    k = dt_s / depth_m
+    return (focal_px * vx + at_row * vz) * k, (-focal_px * vy + at_col * vz) * k
+
+
+def window_shape(window_px: int, width: int, height: int) -> tuple[int, int]:
+    """(rows, cols) of navigation's correlation window: ``window_px`` square, at most the
+    image's shorter side; 0: the whole image."""
+    n = min(window_px, width, height)
+    return (n, n) if n > 0 else (height, width)
 
 
 def nadir_pixel(r_wb: Sequence[float], focal_px: float) -> tuple[float, float]:
@@ -368,8 +391,7 @@ class VisionFlowEngine:
         if window_px is not None and not 8 <= window_px <= min(width, height):
             raise ValueError(f"window_px must be 8..{min(width, height)} (got {window_px})")
         self.width, self.height = width, height
-        self.win_rows = height if window_px is None else window_px
-        self.win_cols = width if window_px is None else window_px
+        self.win_rows, self.win_cols = window_shape(window_px or 0, width, height)
         self.estimator = FlowEstimator(self.win_cols, self.win_rows)
         self._origin: tuple[int, int] | None = None  # the previous frame's window (row, col)
         self._pair: tuple[tuple[int, int], tuple[int, int]] | None = None

@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from firmware import log_topics as lt
 from firmware.time_offset import CameraImuOffset, TimeOffsetConfig
-from firmware.vision import derotation_gain
+from firmware.vision import derotation_gain, window_shape
 from ground.logdata import LogToolError, column, json_value, read, topic
 
 F64 = npt.NDArray[np.float64]
@@ -105,8 +105,9 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
     nav = _config_nav(d)
     configured_ms = _number(nav.get("camera_time_offset_ms"), 0.0)
     min_quality = _number(nav.get("vision_min_quality"), 0.3)
-    # the navigator's window (0: the whole image)
-    window = min(int(_number(nav.get("vision_window_px"), 64.0)), width, height) or None
+    # the navigator's window
+    win_rows, win_cols = window_shape(int(_number(nav.get("vision_window_px"), 64.0)), width,
+                                      height)
 
     imu_t = column(imu, lt.SENSOR_IMU.field("t_ns"), kinds="iu")
     gyro = column(imu, lt.SENSOR_IMU.field("gyro_rps"), 3)
@@ -128,7 +129,7 @@ def calibrate(path: Path, search_ms: float = 200.0, step_ms: float = 0.25) -> Ca
 
     cfg = TimeOffsetConfig(search_ms=search_ms, step_ms=step_ms, time_constant_s=1e12,
                            max_sigma_ms=1.0, min_pairs=30.0)
-    est = CameraImuOffset(cfg, focal, derotation_gain(window or width, window or height, focal))
+    est = CameraImuOffset(cfg, focal, derotation_gain(win_cols, win_rows, focal))
     pairs = _pairs(fr_t, fr_seq, fl_seq, (drow, dcol, at_row, at_col), quality,
                    round(configured_ms * 1e6), min_quality)
     _replay(est, imu_t.astype(np.int64), gyro.astype(np.float64), pairs)
