@@ -64,6 +64,12 @@ class NavConfig:
     vision_min_quality: float = field(default=0.3, metadata=rng(0, 1))
     range_noise_m: float = field(default=0.04, metadata=rng(0.001, 10))
     range_gate_m: float = field(default=2.0, metadata=rng(0.01, 100))
+    # the ground's slope assumed where a tilted altimeter's beam lands off the point below
+    # (its reading's extra uncertainty and gate: slope * range * sin(tilt))
+    range_terrain_slope: float = field(default=0.15, metadata=rng(0, 10))
+    # valid altimeter readings all refused by the gate for this long: the height and climb
+    # rate are reset to the altimeter's (PX4's EKF2 resets its height on a fusion timeout)
+    range_reset_s: float = field(default=1.0, metadata=rng(0.05, 60))
     history_s: float = field(default=2.5, metadata=rng(0.1, 10))
     # When vision is condemned, the horizontal state goes back this far and dead-reckons
     # forward on the IMU: what vision said while the checks were still gathering evidence is
@@ -103,6 +109,13 @@ class ControlConfig:
     max_descent_mps: float = field(default=1.0, metadata=rng(0.1, 20))
     land_speed_mps: float = field(default=0.4, metadata=rng(0.05, 5))
     land_now_descent_mps: float = field(default=1.0, metadata=rng(0.05, 5))
+    # LAND_NOW without vision brakes on the dead-reckoned velocity for land_now_brake_s, and
+    # on until it is below land_now_brake_done_mps (twice that time at most), then holds the
+    # tilt that held the vehicle at the end with no velocity feedback: dead reckoning drifts
+    # at g times the attitude error, and braking on it all the way down flew a vehicle with
+    # an 8 deg error 227 m downwind into a 17 m/s touchdown
+    land_now_brake_s: float = field(default=3.0, metadata=rng(0, 300))
+    land_now_brake_done_mps: float = field(default=0.3, metadata=rng(0, 20))
     # without a trusted altimeter there is no slowing down near the ground: the whole
     # descent goes at this rate
     blind_descent_mps: float = field(default=0.6, metadata=rng(0.05, 5))

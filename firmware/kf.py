@@ -68,6 +68,14 @@ class AxisKf:
         self.p12 = n12
         self.p22 = p22 + qb * t
 
+    def reset(self, position: float, velocity: float) -> None:
+        """Take position and velocity from outside (the bias stays), as uncertain as at
+        start: the state was wrong, so its covariance was too."""
+        self._propagate_covariance()
+        self.p, self.v = position, velocity
+        self.p00, self.p01, self.p02 = 0.01, 0.0, 0.0
+        self.p11, self.p12 = 0.01, 0.0
+
     def update(self, which: int, innovation: float, r: float) -> float:
         """Measure position (0) or velocity (1); returns the normalised innovation squared."""
         self._propagate_covariance()

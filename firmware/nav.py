@@ -67,6 +67,7 @@ class NavCounters:
     vision_used: int = 0
     vision_rejected: int = 0
     vision_skipped: int = 0  # too low, not trusted, or no history for the frame's time
+    range_resets: int = 0  # height and climb rate taken from the altimeter (refused too long)
 
 
 class Navigator:
@@ -116,6 +117,8 @@ class Navigator:
         self.last_vision_vel = (0.0, 0.0)
         self.last_flow = (0.0, 0.0, 0.0)
         self.range_ok_t_ns = 0
+        # the first valid altimeter reading refused by the gate since one was last used
+        self._refused_since: tuple[int, float] | None = None
         self.rewound_s = 0.0  # how far the last vision rewind went back
         # camera-IMU time offset: the configured one is added to every frame stamp; the online
         # estimate (relative to it) is added too while it is confident and within the bound
@@ -302,15 +305,39 @@ class Navigator:
         if past is None:
             cnt.range_rejected += 1
             return
+        cfg = self.cfg
         cos_tilt = self._cos_tilt_of(past)
         height = s.distance_m * cos_tilt
         innov = height - past[2]
-        if abs(innov) > self.cfg.range_gate_m:
+        # Tilted, the beam meets the ground range*sin(tilt) from the point below, where rough
+        # ground is higher or lower by about the slope times that: 30 m up at 30 deg, 2 m
+        # (a windy flight's height swung 5 m and its climb rate 13 m/s with 4 cm of noise)
+        off_nadir = s.distance_m * math.sqrt(max(0.0, 1.0 - cos_tilt * cos_tilt))
+        terrain_m = cfg.range_terrain_slope * off_nadir
+        if abs(innov) > cfg.range_gate_m + 3.0 * terrain_m:
             cnt.range_rejected += 1
+            self._range_refused(s.t_ns, height)
             return
-        self.ku.update(0, innov, self.cfg.range_noise_m ** 2)
+        self._refused_since = None
+        self.ku.update(0, innov, cfg.range_noise_m ** 2 + terrain_m * terrain_m)
         cnt.range_used += 1
         self.range_ok_t_ns = s.t_ns
+
+    def _range_refused(self, t_ns: int, height: float) -> None:
+        """A valid reading beyond the gate. When they have all been for range_reset_s, the
+        estimate is what is wrong (a gate only ever keeps a wrong estimate wrong: a vehicle
+        fell 35 m at 5.5 m/s through readings refused as 4-30 m off): take the height from
+        the altimeter and the climb rate from its readings over that time."""
+        first = self._refused_since
+        if first is None:
+            self._refused_since = (t_ns, height)
+            return
+        span = (t_ns - first[0]) / NS_PER_S
+        if span < self.cfg.range_reset_s:
+            return
+        self.ku.reset(height, (height - first[1]) / span)
+        self.counters.range_resets += 1
+        self._refused_since = None
 
     @staticmethod
     def _cos_tilt_of(st: tuple[float, ...]) -> float:

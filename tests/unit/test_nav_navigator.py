@@ -255,3 +255,48 @@ def test_the_default_engine_estimates_flow_from_the_images() -> None:
     result = seen[1]
     assert result is not None and result.quality > 0.5
     assert result.dcol == pytest.approx(3.0, abs=0.3) and abs(result.drow) < 0.3
+
+
+def test_a_tilted_altimeter_is_trusted_less_as_its_beam_lands_further_off() -> None:
+    """30 m up at 30 deg the beam meets the ground 15 m from the point below, where rough
+    ground may be metres higher or lower: a reading 3 m off is used (gently), not gated."""
+    nav = navigator()
+    feed = Feed(nav, roll=math.radians(30.0))
+    feed.align()
+    nav.ku.p = 30.0
+    feed.fly(0.1)
+    cos30 = math.cos(math.radians(30.0))
+    _range(nav, feed, (30.0 + 3.0) / cos30)
+    assert nav.counters.range_used == 1
+    assert 30.0 < nav.height_m < 31.0  # moved toward it, but not the way 4 cm noise would
+    level = navigator()
+    lfeed = Feed(level)
+    lfeed.align()
+    level.ku.p = 30.0
+    lfeed.fly(0.1)
+    _range(level, lfeed, 33.0)  # level, 3 m off is beyond the gate
+    assert level.counters.range_used == 0
+
+
+def test_readings_refused_for_range_reset_s_reset_height_and_climb_rate() -> None:
+    """A gate keeps a wrong estimate wrong: a vehicle fell 35 m through valid readings refused
+    as 4-30 m off. Refused that long, the altimeter's height and climb rate are taken."""
+    nav = navigator()
+    feed = Feed(nav)
+    feed.align()
+    nav.ku.p = 30.0  # the estimate says 30 m; the vehicle is really at 10 m, descending 2 m/s
+    true_h = 10.0
+    reset_s = NavConfig().range_reset_s
+    steps = 0
+    while nav.counters.range_resets == 0 and steps < 200:
+        feed.fly(0.02)
+        true_h -= 2.0 * 0.02
+        _range(nav, feed, true_h, age_ns=0)
+        steps += 1
+    assert nav.counters.range_resets == 1 and nav.counters.range_used == 0
+    assert steps * 0.02 == pytest.approx(reset_s, abs=0.05)
+    assert nav.height_m == pytest.approx(true_h, abs=0.05)
+    assert nav.velocity_ned[2] == pytest.approx(2.0, abs=0.05)  # down
+    feed.fly(0.02)
+    _range(nav, feed, true_h - 0.04, age_ns=0)
+    assert nav.counters.range_used == 1  # and fused again from there
