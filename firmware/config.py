@@ -109,13 +109,6 @@ class ControlConfig:
     max_descent_mps: float = field(default=1.0, metadata=rng(0.1, 20))
     land_speed_mps: float = field(default=0.4, metadata=rng(0.05, 5))
     land_now_descent_mps: float = field(default=1.0, metadata=rng(0.05, 5))
-    # LAND_NOW without vision brakes on the dead-reckoned velocity for land_now_brake_s, and
-    # on until it is below land_now_brake_done_mps (twice that time at most), then holds the
-    # tilt that held the vehicle at the end with no velocity feedback: dead reckoning drifts
-    # at g times the attitude error, and braking on it all the way down flew a vehicle with
-    # an 8 deg error 227 m downwind into a 17 m/s touchdown
-    land_now_brake_s: float = field(default=3.0, metadata=rng(0, 300))
-    land_now_brake_done_mps: float = field(default=0.3, metadata=rng(0, 20))
     # without a trusted altimeter there is no slowing down near the ground: the whole
     # descent goes at this rate
     blind_descent_mps: float = field(default=0.6, metadata=rng(0.05, 5))

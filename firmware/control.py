@@ -36,9 +36,6 @@ class Setpoint:
     climb_rate: float | None = None  # overrides the altitude loop (m/s, up positive)
     level_only: bool = False  # attitude held level, no horizontal control at all
     trim_only: bool = False  # no horizontal control: hold the tilt that balanced the wind
-    # no velocity feedback: hold the tilt that has been holding the vehicle lately, with the
-    # whole tilt authority (LAND_NOW without vision, once braked: dead reckoning drifts)
-    wind_hold: bool = False
 
 
 def _within(x: float, y: float, limit: float) -> tuple[float, float, bool]:
@@ -101,8 +98,6 @@ class Controller:
             # the tilt that balanced the wind, but no more than the legs take at touchdown:
             # beyond it the vehicle drifts downwind instead (both crash past a limit)
             an_sp, ae_sp, _ = _within(trim[0], trim[1], self.a_touchdown)
-        elif sp.wind_hold:
-            an_sp, ae_sp, self.tilt_limited = _within(trim[0], trim[1], self.a_tilt)
         else:
             if sp.hold_horizontal:
                 vn_sp = c.pos_p * (sp.north - pos[0]) + sp.vn_ff

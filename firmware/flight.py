@@ -35,9 +35,6 @@ GROUND_NEAR_M = 0.3
 # height within GROUND_CONTACT_M of the ground would read as landed and level in the air
 LULL_FLOOR_M = 0.8
 GROUND_CONTACT_M = 0.4  # low enough, and no longer descending: the legs are down
-# LAND_NOW without vision holds its tilt once the braking has been slow this long: about two
-# time constants of the velocity loop (1 / vel_p)
-BRAKE_SETTLE_S = 1.5
 
 
 class Mode(IntEnum):
@@ -100,8 +97,6 @@ class FlightSoftware:
         self._hold_timer = 0.0  # time held at the take-off altitude
         self._wind_timer = 0.0  # time tilt-limited and losing ground (the high-wind abort)
         self._lull_wait = 0.0  # time LAND has waited low for the wind to ease (touchdown)
-        self._braked = False  # LAND_NOW without vision has stopped braking: holds the wind
-        self._slow_s = 0.0  # how long its braking has been below land_now_brake_done_mps
         self.land_point: tuple[float, float] | None = None  # LAND here instead of the plan's
         self._alt_sp = 0.0
         self._dt = exec_stats.period_ns / NS_PER_S
@@ -252,7 +247,7 @@ class FlightSoftware:
         sp.yaw = 0.0
         sp.vn_ff = sp.ve_ff = 0.0
         sp.hold_horizontal = True
-        sp.level_only = sp.trim_only = sp.wind_hold = False
+        sp.level_only = sp.trim_only = False
         sp.climb_rate = None
         if mode == Mode.TAKEOFF:
             step = 0.8 * dt
@@ -278,7 +273,7 @@ class FlightSoftware:
                 sp.north, sp.east = self.land_now_pos
                 fast = c.land_now_descent_mps
                 if not nav.use_vision:
-                    self._hold_wind_blind(sp, t_in_mode, dt)
+                    sp.hold_horizontal = False  # brake on the dead-reckoned velocity
             if not nav.use_range:
                 fast = min(fast, c.blind_descent_mps)
             slow = nav.use_range and height < c.land_slow_alt_m
@@ -309,27 +304,6 @@ class FlightSoftware:
         if mode in (Mode.TAKEOFF, Mode.MISSION):
             self._judge_wind(sp, now, dt)
         return motors
-
-    def _hold_wind_blind(self, sp: Setpoint, t_in_mode: float, dt: float) -> None:
-        """LAND_NOW without vision: brake on the dead-reckoned velocity (good for seconds),
-        then hold the tilt that held the vehicle then, with no velocity feedback. Without
-        vision an attitude error is invisible and makes dead reckoning drift at g times it;
-        braking on that all the way down flew a vehicle with an 8 deg error 227 m downwind
-        into a 17 m/s touchdown. The tilt is held in the estimated attitude, in which it was
-        learned, so it stays right while the error stays as it was (the gyro keeps it so)."""
-        c = self.cfg.control
-        if not self._braked:
-            vn, ve, _ = self.nav.velocity_ned
-            slow = math.hypot(vn, ve) < c.land_now_brake_done_mps
-            self._slow_s = self._slow_s + dt if slow else 0.0
-            # held when slow long enough for the velocity loop to settle: the tilt of a
-            # vehicle still braking would carry on braking
-            self._braked = ((t_in_mode >= c.land_now_brake_s and self._slow_s >= BRAKE_SETTLE_S)
-                            or t_in_mode >= 2.0 * c.land_now_brake_s)
-        if self._braked:
-            sp.wind_hold = True
-        else:
-            sp.hold_horizontal = False
 
     def _judge_wind(self, sp: Setpoint, now: int, dt: float) -> None:
         """The high-wind abort: a vehicle that has been at its tilt limit and losing ground

@@ -294,24 +294,6 @@ def test_a_steady_wind_is_held_with_the_whole_tilt_authority_and_touchdown_caps_
     assert ctrl.last_att_sp[0] == pytest.approx(-math.atan2(0.5, 3.71), abs=1e-9)
 
 
-def test_wind_hold_keeps_the_lean_whatever_the_velocity_says_and_with_full_authority() -> None:
-    """LAND_NOW without vision, braked: dead reckoning drifts at g times the attitude error,
-    so the held lean must not answer to it; and it is the tilt authority's, not the legs'."""
-    from firmware.control import Setpoint
-
-    cfg = ControlConfig(max_tilt_deg=40.0, touchdown_tilt_deg=15.0)
-    ctrl = Controller(cfg, VehicleConfig(), 3.71)
-    level_q = [1.0, 0.0, 0.0, 0.0]
-    sp = Setpoint(north=0.0, east=0.0, alt=5.0, wind_hold=True)
-    ctrl.accel_trim[:] = [0.0, -1.5]  # 22 deg into an east wind
-    ctrl.update(sp, (0.0, 0.0, -5.0), (3.0, -2.0, 0.0), level_q, (0.0, 0.0, 0.0), 0.002)
-    held = ctrl.last_att_sp
-    ctrl.update(sp, (9.0, 9.0, -5.0), (-3.0, 2.0, 0.0), level_q, (0.0, 0.0, 0.0), 0.002)
-    assert ctrl.last_att_sp == held
-    assert held[0] == pytest.approx(-math.atan2(1.5, 3.71), abs=1e-6)  # beyond 15 deg
-    assert ctrl.accel_trim == pytest.approx([0.0, -1.5])  # holding does not relearn it
-
-
 def test_on_the_legs_the_controller_damps_rates_and_does_not_fight_the_ground() -> None:
     """Touching down tilted, the legs swing the vehicle level faster than the estimate sees:
     an attitude loop then saturated the mixer, whose collective shift hopped the vehicle."""
