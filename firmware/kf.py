@@ -31,10 +31,14 @@ class AxisKf:
         self.b = 0.0
         self.q_a = accel_noise * accel_noise
         self.q_b = bias_noise * bias_noise
-        self.p00, self.p01, self.p02 = 0.01, 0.0, 0.0
-        self.p11, self.p12 = 0.01, 0.0
+        self._initial_pv_covariance()
         self.p22 = 0.04
         self.pending_dt = 0.0
+
+    def _initial_pv_covariance(self) -> None:
+        """Position and velocity as uncertain as at start, uncorrelated with the bias."""
+        self.p00, self.p01, self.p02 = 0.01, 0.0, 0.0
+        self.p11, self.p12 = 0.01, 0.0
 
     def predict(self, accel: float, dt: float) -> None:
         a = accel - self.b
@@ -73,8 +77,7 @@ class AxisKf:
         start: the state was wrong, so its covariance was too."""
         self._propagate_covariance()
         self.p, self.v = position, velocity
-        self.p00, self.p01, self.p02 = 0.01, 0.0, 0.0
-        self.p11, self.p12 = 0.01, 0.0
+        self._initial_pv_covariance()
 
     def update(self, which: int, innovation: float, r: float) -> float:
         """Measure position (0) or velocity (1); returns the normalised innovation squared."""

@@ -385,8 +385,7 @@ class VisionFlowEngine:
     the shift of the image content that was in the first window, measured at that window's
     centre (rendered pitches 15 deg off the nadir with the window moving 8 px read 3 % off
     the rotation model at the mean of the two centres, and within 0.1 % at the first; the
-    window moves with the nadir, so with the rotation: a flight's 5 % rotation excess, which
-    misread pitching in gusts as velocity). It is
+    window moves with the nadir, so with the rotation, and the error followed it). It is
     also 4.7 times less image to transform than the whole 160x120.
     """
 

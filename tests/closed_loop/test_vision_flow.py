@@ -489,8 +489,7 @@ def test_a_moving_window_measures_rotation_where_the_first_window_was(
     1.07 times as far as at the centre. When the window moves between the two frames (it
     follows the nadir, which moves with the rotation) the shift is that of the first
     window's content: the model there fits within 1 %; at the mean of the two centres it was
-    3 % off for an 8 px move, a bias that follows the rotation (a windy flight read 5 %
-    more pitch in the image than the gyro, as velocity)."""
+    3 % off for an 8 px move, a bias that follows the rotation."""
     f = cam.focal_px
     gain = derotation_gain(WINDOW, WINDOW, f)
     ratios = []
