@@ -23,7 +23,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from sim_hal.render import _MIN_DOWN_COS, GroundTexture, PinholeCamera, mip_level, sample_level
+from sim_hal.render import _MIN_DOWN_COS, GroundTexture, PinholeCamera, mip_level, sample_pixel
 from sim_hal.terrain import HeightField
 from sim_hal.texture import SurfaceMaps
 
@@ -152,13 +152,13 @@ class TerrainScene:
         ray_e += bx * r10
         ray_e += r12
         ray_e *= scale
-        # the fine texture, as render.render samples it
+        # the fine texture, as render.render samples it (2x2 subpixels)
         period = texture.period_m
         north = ray_n * inv_texel
         north += (pn % period) * inv_texel - 0.5
         east = ray_e * inv_texel
         east += (pe % period) * inv_texel - 0.5
-        bot = sample_level(texture, level, north, east)
+        bot = sample_pixel(texture, level, north, east)
         bot -= 128.0
         bot *= contrast
         bot += 128.0

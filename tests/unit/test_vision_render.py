@@ -36,33 +36,55 @@ def reference_render(
     pos: tuple[float, float, float],
     r_wb: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]:
-    """Straight float64 transcription of the contract, pixel grid to ground to texture."""
+    """Straight float64 transcription of the contract: the pixel centres' ground points in
+    texels of the mip level; each pixel the mean of 2x2 subpixels a quarter of the grid's
+    step either side (the step to the nearer-valued neighbour, so the sky's edge does not
+    count), each a bilinear lookup."""
+    level = mip_level(tex, cam, -pos[2], float(r_wb[2, 2]))
+    a = tex.levels[level].astype(np.float64)
+    n = a.shape[0]
+    texel = tex.texel_m * 2**level
     rows, cols = np.mgrid[0 : cam.height, 0 : cam.width].astype(np.float64)
     ray_b = np.stack(
         [-(rows - cam.cy) / cam.focal_px, (cols - cam.cx) / cam.focal_px, np.ones_like(rows)],
         axis=-1,
     )
     ray_w = ray_b @ r_wb.T
-    alt = -pos[2]
-    t = alt / ray_w[..., 2]
-    north = pos[0] + t * ray_w[..., 0]
-    east = pos[1] + t * ray_w[..., 1]
-    level = mip_level(tex, cam, alt, float(r_wb[2, 2]))
-    a = tex.levels[level].astype(np.float64)
-    n = a.shape[0]
-    texel = tex.texel_m * 2**level
-    u = north / texel - 0.5
-    v = east / texel - 0.5
-    i = np.floor(u).astype(np.int64)
-    j = np.floor(v).astype(np.int64)
-    fu, fv = u - i, v - j
-    val = (
-        (1 - fu) * (1 - fv) * a[i % n, j % n]
-        + (1 - fu) * fv * a[i % n, (j + 1) % n]
-        + fu * (1 - fv) * a[(i + 1) % n, j % n]
-        + fu * fv * a[(i + 1) % n, (j + 1) % n]
-    )
-    return np.where(ray_w[..., 2] > 1e-3, np.floor(val + 0.5), 0.0)
+    ground = ray_w[..., 2] > 1e-3
+    t = -pos[2] / np.where(ground, ray_w[..., 2], 1.0)  # the sky: any finite point
+    u0 = (pos[0] + t * ray_w[..., 0]) / texel - 0.5
+    v0 = (pos[1] + t * ray_w[..., 1]) / texel - 0.5
+
+    def step(x: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.float64]:
+        out = np.empty_like(x)
+        m = x.shape[axis]
+        for k in range(m):
+            take = [np.take(x, min(k + 1, m - 1), axis) - np.take(x, k, axis) if k < m - 1
+                    else np.take(x, k, axis) - np.take(x, k - 1, axis),
+                    np.take(x, k, axis) - np.take(x, k - 1, axis) if k > 0
+                    else np.take(x, 1, axis) - np.take(x, 0, axis)]
+            best = np.where(np.abs(take[0]) < np.abs(take[1]), take[0], take[1])
+            if axis == 0:
+                out[k] = best
+            else:
+                out[:, k] = best
+        return out
+
+    du_r, du_c, dv_r, dv_c = step(u0, 0), step(u0, 1), step(v0, 0), step(v0, 1)
+    total = np.zeros_like(rows)
+    for s_row, s_col in itertools.product((-0.25, 0.25), repeat=2):
+        u = u0 + s_row * du_r + s_col * du_c
+        v = v0 + s_row * dv_r + s_col * dv_c
+        i = np.floor(u).astype(np.int64)
+        j = np.floor(v).astype(np.int64)
+        fu, fv = u - i, v - j
+        total += (
+            (1 - fu) * (1 - fv) * a[i % n, j % n]
+            + (1 - fu) * fv * a[i % n, (j + 1) % n]
+            + fu * (1 - fv) * a[(i + 1) % n, j % n]
+            + fu * fv * a[(i + 1) % n, (j + 1) % n]
+        )
+    return np.where(ground, np.floor(0.25 * total + 0.5), 0.0)
 
 
 def test_texture_is_deterministic_per_seed() -> None:
@@ -141,6 +163,7 @@ def test_matches_float64_reference(
     ref = reference_render(tex, cam, pos, r_wb)
     # float32 coordinates against float64: a grey level of rounding at most.
     assert float(np.abs(img - ref).max()) <= 1.0
+    assert np.array_equal(img == 0, ref == 0)  # the same sky
 
 
 def test_image_convention_forward_moves_content_down(
@@ -195,14 +218,17 @@ def test_mip_level_follows_footprint(tex: GroundTexture, cam: PinholeCamera) -> 
     def alt_for(texels_per_px: float) -> float:
         return texels_per_px * tex.texel_m * cam.focal_px
 
+    # a pixel's footprint in texels; the level matches half of it (a subpixel's)
     assert mip_level(tex, cam, alt_for(0.3), 1.0) == 0  # magnified: finest level
-    assert mip_level(tex, cam, alt_for(1.9), 1.0) == 0
-    assert mip_level(tex, cam, alt_for(2.1), 1.0) == 1
-    assert mip_level(tex, cam, alt_for(9.0), 1.0) == 3
+    assert mip_level(tex, cam, alt_for(2.0), 1.0) == 0
+    assert mip_level(tex, cam, alt_for(2.7), 1.0) == 0  # subpixel 1.35 texels: nearer 1 than 2
+    assert mip_level(tex, cam, alt_for(3.0), 1.0) == 1  # 1.5: nearer 2 in log2
+    assert mip_level(tex, cam, alt_for(9.0), 1.0) == 2  # 4.5
+    assert mip_level(tex, cam, alt_for(12.0), 1.0) == 3  # 6
     assert mip_level(tex, cam, alt_for(1e6), 1.0) == len(tex.levels) - 1
     # Tilted 60 deg the optical axis is twice as long: one level coarser.
-    assert mip_level(tex, cam, alt_for(2.1), 0.5) == 2
-    assert mip_level(tex, cam, alt_for(2.1), 0.0) == len(tex.levels) - 1
+    assert mip_level(tex, cam, alt_for(3.0), 0.5) == 2
+    assert mip_level(tex, cam, alt_for(3.0), 0.0) == len(tex.levels) - 1
 
 
 def test_high_altitude_does_not_alias(tex: GroundTexture, cam: PinholeCamera) -> None:
