@@ -18,7 +18,8 @@ Normalisations (PX4 normalises, we fly in newtons):
   (``thrust_to_weight`` times the weight), as ``-z`` in body FRD: 0 none, -1 all motors full.
 - torque: each body torque asked of the mixer over the most the motors make about that axis
   (two motors full, two stopped: ``n/2`` motors' full thrust times the lever arm, or times
-  ``yaw_moment_m`` for yaw), so +-1 is full authority about that axis.
+  ``yaw_moment_m`` for yaw), so +-1 is full authority about that axis. It is the demand:
+  past +-1 in a hard manoeuvre, where the mixer scales it down.
 - motors: ``actuator_outputs.output`` and ``actuator_motors.control`` hold the command each
   motor got, 0..1 thrust (the PWM pulse is the rig driver's affair, ``hal.pca9685``'s
   min_us..max_us); stopped is 0 in ``actuator_outputs`` and NaN in ``actuator_motors``, as
