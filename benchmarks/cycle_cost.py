@@ -6,7 +6,9 @@ Flies the scenario in the simulator and times only FlightSoftware.cycle (sensor 
 navigation, watchdog, modes, control, actuator write); the world's stepping happens inside
 the sim clock's sleep_until and is excluded. Vision (phase correlation + fusion) is timed
 separately per frame. Goal: median <= 150 us, p99 <= 400 us. The same flight without the
-camera-IMU time offset estimator gives its added cost per cycle.
+camera-IMU time offset estimator gives its added cost per cycle. ``--px4-rate-hz`` sets the
+flight log's PX4 topics' rate ([log] px4_rate_hz; 0: none): two runs, 0 and the default, give
+their share of the log's cost and size.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def main() -> None:
                     default=ROOT / "config/scenarios/nominal_flight6.toml")
     ap.add_argument("--no-log-compare", action="store_true",
                     help="skip the second flight with the flight recorder attached")
+    ap.add_argument("--px4-rate-hz", type=float, default=None,
+                    help="the flight log's [log] px4_rate_hz (default: the config's; 0: none)")
     a = ap.parse_args()
     base = measure(a.scenario, log=False)
     report("without flight log", base)
@@ -49,7 +53,7 @@ def main() -> None:
           f"{out['time_offset_added_p99_us']} us p99 per cycle")
     if not a.no_log_compare:
         with tempfile.TemporaryDirectory() as d:
-            logged = measure(a.scenario, log=True, log_dir=Path(d))
+            logged = measure(a.scenario, log=True, log_dir=Path(d), px4_rate_hz=a.px4_rate_hz)
         report("with flight log (threaded writer, as on the rig)", logged)
         out["with_log"] = logged
         out["log_added_median_us"] = round(logged["cycle_median_us"] - base["cycle_median_us"], 1)
@@ -69,7 +73,7 @@ def report(label: str, r: dict[str, float]) -> None:
 
 
 def measure(scenario: Path, log: bool, log_dir: Path | None = None,
-            time_offset: bool = True) -> dict[str, float]:
+            time_offset: bool = True, px4_rate_hz: float | None = None) -> dict[str, float]:
     cycle_ns: list[int] = []
     vision_ns: list[int] = []
     perf = time.perf_counter_ns
@@ -109,6 +113,8 @@ def measure(scenario: Path, log: bool, log_dir: Path | None = None,
         # the threaded writer, as on the rig: the cycle only enqueues
         setup = prepare(None, scenario, 1)
         setup.cfg.time_offset.enabled = time_offset
+        if px4_rate_hz is not None:
+            setup.cfg.log.px4_rate_hz = px4_rate_hz
         fly(setup, log_path=log_path, log_inline=False)
     finally:
         FlightSoftware.cycle = orig_cycle  # type: ignore[method-assign]
@@ -129,7 +135,10 @@ def measure(scenario: Path, log: bool, log_dir: Path | None = None,
         # size from a complete log: the threaded writer drops records when the simulation
         # runs 20x faster than real time, so write one in line for the byte count
         full = log_path.with_suffix(".full.ulg")
-        res = fly(prepare(None, scenario, 1), log_path=full, log_inline=True)
+        setup = prepare(None, scenario, 1)
+        if px4_rate_hz is not None:
+            setup.cfg.log.px4_rate_hz = px4_rate_hz
+        res = fly(setup, log_path=full, log_inline=True)
         minutes = res.summary.duration_s / 60.0
         out["log_bytes_per_min"] = round(full.stat().st_size / minutes)
     return out
