@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,9 @@ from app.boot import prepare  # noqa: E402
 from app.session import fly  # noqa: E402
 from firmware.flight import AIRBORNE, FlightSoftware  # noqa: E402
 from firmware.nav import Navigator  # noqa: E402
+from firmware.px4_log import GROUPS, Px4Log  # noqa: E402
+from firmware.recorder import FlightRecorder  # noqa: E402
+from firmware.ulog_writer import AsyncLogWriter  # noqa: E402
 
 
 def main() -> None:
@@ -53,6 +57,13 @@ def main() -> None:
           f"{out['time_offset_added_p99_us']} us p99 per cycle")
     if not a.no_log_compare:
         with tempfile.TemporaryDirectory() as d:
+            share = recorder_share(a.scenario, Path(d), a.px4_rate_hz)
+        out["recorder"] = share
+        print(f"flight recorder in the cycle's thread (packing and writing excluded): "
+              f"{share['recorder_us_per_cycle']} us per cycle, of which the PX4 topics "
+              f"{share['px4_us_per_cycle']} us ({share['px4_tick_median_us']} us median, "
+              f"{share['px4_tick_p99_us']} us p99 on a cycle that writes periodic ones)")
+        with tempfile.TemporaryDirectory() as d:
             logged = measure(a.scenario, log=True, log_dir=Path(d), px4_rate_hz=a.px4_rate_hz)
         report("with flight log (threaded writer, as on the rig)", logged)
         out["with_log"] = logged
@@ -70,6 +81,59 @@ def report(label: str, r: dict[str, float]) -> None:
           f"{r['cycle_median_us']} us, p99 {r['cycle_p99_us']} us, max {r['cycle_max_us']} us "
           f"(goal median <= 150, p99 <= 400); vision per frame ({r['frames']}): median "
           f"{r['vision_median_us']} us, p99 {r['vision_p99_us']} us")
+
+
+def recorder_share(scenario: Path, log_dir: Path, px4_rate_hz: float | None
+                   ) -> dict[str, float]:
+    """The recorder's own time in the cycle (building and queueing records), and the PX4
+    topics' part of it, from one flight with the writer in line and its packing and writing
+    (``pump``) subtracted: unlike a flight against a writer thread, no GIL contention with a
+    writer that a lockstep simulation keeps busy all the time."""
+    perf = time.perf_counter_ns
+    spent = {"recorder": 0, "pump": 0, "px4": 0}
+    ticks: list[int] = []
+    cycles = [0]
+    originals = {name: getattr(FlightRecorder, name) for name in ("on_inputs", "on_cycle")}
+    px4_originals = {name: getattr(Px4Log, name) for name in ("imu", "range", "flow", "cycle")}
+    orig_pump = AsyncLogWriter.pump
+
+    def timed(fn: Any, key: str, count: bool = False) -> Any:
+        def wrapper(*args: Any) -> Any:
+            t0 = perf()
+            r = fn(*args)
+            dt = perf() - t0
+            spent[key] += dt
+            if count:
+                cycles[0] += 1
+            if fn is px4_originals["cycle"] and args[2] % args[0].every < GROUPS:
+                ticks.append(dt)  # a cycle that writes some of the periodic topics
+            return r
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(FlightRecorder, name, timed(fn, "recorder", count=name == "on_cycle"))
+    for name, fn in px4_originals.items():
+        setattr(Px4Log, name, timed(fn, "px4"))
+    AsyncLogWriter.pump = timed(orig_pump, "pump")  # type: ignore[method-assign]
+    try:
+        setup = prepare(None, scenario, 1)
+        if px4_rate_hz is not None:
+            setup.cfg.log.px4_rate_hz = px4_rate_hz
+        fly(setup, log_path=log_dir / "share.ulg", log_inline=True)
+    finally:
+        for name, fn in originals.items():
+            setattr(FlightRecorder, name, fn)
+        for name, fn in px4_originals.items():
+            setattr(Px4Log, name, fn)
+        AsyncLogWriter.pump = orig_pump  # type: ignore[method-assign]
+    n = max(cycles[0], 1)
+    t = np.array(ticks or [0]) / 1e3
+    return {
+        "recorder_us_per_cycle": round((spent["recorder"] - spent["pump"]) / n / 1e3, 2),
+        "px4_us_per_cycle": round(spent["px4"] / n / 1e3, 2),
+        "px4_tick_median_us": round(float(np.median(t)), 1),
+        "px4_tick_p99_us": round(float(np.percentile(t, 99)), 1),
+    }
 
 
 def measure(scenario: Path, log: bool, log_dir: Path | None = None,

@@ -32,6 +32,10 @@ position with vision, DESCEND (12) once it has stopped trusting vision (PX4's ow
 landing without a position estimate). ``failsafe`` is true from the LAND_NOW trip on (the
 latch is never cleared), and ``nav_state_user_intention`` then stays what the plan was doing.
 
+The periodic topics go out in four groups on consecutive cycles of each period (estimates,
+setpoints, outputs and status, sensor_combined and ground truth), so no one cycle carries them
+all: each record is stamped with the cycle that wrote it, as PX4's modules publish apart.
+
 A field we have no value for is written as PX4 leaves it: NaN for a float we do not know, 0
 or false for a flag or counter; each is marked below. Nothing here packs or writes: each
 record is a tuple appended to the async writer's queue.
@@ -87,6 +91,7 @@ DISTANCE_SENSOR_LASER = 0
 ROTATION_DOWNWARD_FACING = 25
 DISTANCE_SENSOR_MODE_ENABLED = 1
 DIST_BOTTOM_SENSOR_RANGE = 1  # VehicleLocalPosition.msg: dist_bottom from a range sensor
+GROUPS = 4  # of periodic topics, written on consecutive cycles (Px4Log.cycle)
 PX4_ACTUATOR_OUTPUTS_LEN = 16
 PX4_ACTUATOR_MOTORS_LEN = 12
 
@@ -192,18 +197,27 @@ class Px4Log:
 
     # -- at px4_rate_hz -----------------------------------------------------------------------
     def cycle(self, now_ns: int, cycle: int) -> None:
-        if cycle % self.every:
+        """The periodic topics, in four groups on four consecutive cycles of each period
+        (all on one when the period is shorter): a cycle carries a quarter of the work,
+        not all of it one cycle in ``every``."""
+        phase = cycle % self.every
+        if phase >= GROUPS or (self.every < GROUPS and phase):
             return
         ts = now_ns // 1000
         nav_t = self.fsw.nav.t_ns
         ts_sample = nav_t // 1000 if nav_t else ts
-        self._estimates(ts, ts_sample)
-        self._setpoints(ts, ts_sample)
-        self._outputs(ts, ts_sample)
-        self._status(ts)
-        self._sensor_combined()
-        if self.has_truth:
-            self._truth(ts)
+        every_group = self.every < GROUPS
+        if every_group or phase == 0:
+            self._estimates(ts, ts_sample)
+        if every_group or phase == 1:
+            self._setpoints(ts, ts_sample)
+        if every_group or phase == 2:
+            self._outputs(ts, ts_sample)
+            self._status(ts)
+        if every_group or phase == 3:
+            self._sensor_combined()
+            if self.has_truth:
+                self._truth(ts)
 
     def _estimates(self, ts: int, ts_sample: int) -> None:
         nav = self.fsw.nav

@@ -100,7 +100,8 @@ class FlightRecorder:
             w, self.ids, fsw, every_cycles(fsw.cfg.loop.rate_hz, px4_rate))
         self.truth_every = truth_every
         self._cycle = 0
-        self._flow_cycle: list[tuple[Frame, FlowResult | None]] = []
+        # (frame seq, frame t_ns, result) of each frame finished this cycle
+        self._flow_cycle: list[tuple[int, int, FlowResult | None]] = []
         fsw.nav.flow_observers.append(self._on_flow)
         fsw.on_inputs = self.on_inputs
         fsw.on_cycle_done = self.on_cycle
@@ -126,7 +127,7 @@ class FlightRecorder:
 
     def _on_flow(self, fr: Frame, res: FlowResult | None) -> None:
         """Every finished frame's displacement, logged with the cycle that finished it."""
-        self._flow_cycle.append((fr, res))
+        self._flow_cycle.append((fr.seq, fr.t_ns, res))
 
     # -- per cycle ------------------------------------------------------------------------
     def on_inputs(self, now: int, imu: list[ImuSample], ranges: list[RangeSample],
@@ -169,12 +170,12 @@ class FlightRecorder:
         if self.lockstep and c % PUMP_EVERY == 0:
             w.pump()
         px4 = self.px4
-        for fr, res in self._flow_cycle:
+        for seq, t_ns, res in self._flow_cycle:
             if px4 is not None:
-                px4.flow(ts, fr.t_ns, res)
+                px4.flow(ts, t_ns, res)
             if res is None:
                 continue
-            w.data(ids[lt.VISION_FLOW.name], (ts, fr.seq, c, res.drow, res.dcol, res.quality,
+            w.data(ids[lt.VISION_FLOW.name], (ts, seq, c, res.drow, res.dcol, res.quality,
                                               res.at_row, res.at_col))
         self._flow_cycle.clear()
         nav = fsw.nav
