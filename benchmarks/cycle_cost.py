@@ -6,7 +6,9 @@ Flies the scenario in the simulator and times only FlightSoftware.cycle (sensor 
 navigation, watchdog, modes, control, actuator write); the world's stepping happens inside
 the sim clock's sleep_until and is excluded. Vision (phase correlation + fusion) is timed
 separately per frame. Goal: median <= 150 us, p99 <= 400 us. The same flight without the
-camera-IMU time offset estimator gives its added cost per cycle.
+camera-IMU time offset estimator gives its added cost per cycle. ``--px4-rate-hz`` sets the
+flight log's PX4 topics' rate ([log] px4_rate_hz; 0: none): two runs, 0 and the default, give
+their share of the log's cost and size.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +30,9 @@ from app.boot import prepare  # noqa: E402
 from app.session import fly  # noqa: E402
 from firmware.flight import AIRBORNE, FlightSoftware  # noqa: E402
 from firmware.nav import Navigator  # noqa: E402
+from firmware.px4_log import GROUPS, Px4Log  # noqa: E402
+from firmware.recorder import FlightRecorder  # noqa: E402
+from firmware.ulog_writer import AsyncLogWriter  # noqa: E402
 
 
 def main() -> None:
@@ -35,6 +41,8 @@ def main() -> None:
                     default=ROOT / "config/scenarios/nominal_flight6.toml")
     ap.add_argument("--no-log-compare", action="store_true",
                     help="skip the second flight with the flight recorder attached")
+    ap.add_argument("--px4-rate-hz", type=float, default=None,
+                    help="the flight log's [log] px4_rate_hz (default: the config's; 0: none)")
     a = ap.parse_args()
     base = measure(a.scenario, log=False)
     report("without flight log", base)
@@ -49,7 +57,14 @@ def main() -> None:
           f"{out['time_offset_added_p99_us']} us p99 per cycle")
     if not a.no_log_compare:
         with tempfile.TemporaryDirectory() as d:
-            logged = measure(a.scenario, log=True, log_dir=Path(d))
+            share = recorder_share(a.scenario, Path(d), a.px4_rate_hz)
+        out["recorder"] = share
+        print(f"flight recorder in the cycle's thread (packing and writing excluded): "
+              f"{share['recorder_us_per_cycle']} us per cycle, of which the PX4 topics "
+              f"{share['px4_us_per_cycle']} us ({share['px4_tick_median_us']} us median, "
+              f"{share['px4_tick_p99_us']} us p99 on a cycle that writes periodic ones)")
+        with tempfile.TemporaryDirectory() as d:
+            logged = measure(a.scenario, log=True, log_dir=Path(d), px4_rate_hz=a.px4_rate_hz)
         report("with flight log (threaded writer, as on the rig)", logged)
         out["with_log"] = logged
         out["log_added_median_us"] = round(logged["cycle_median_us"] - base["cycle_median_us"], 1)
@@ -68,8 +83,61 @@ def report(label: str, r: dict[str, float]) -> None:
           f"{r['vision_median_us']} us, p99 {r['vision_p99_us']} us")
 
 
+def recorder_share(scenario: Path, log_dir: Path, px4_rate_hz: float | None
+                   ) -> dict[str, float]:
+    """The recorder's own time in the cycle (building and queueing records), and the PX4
+    topics' part of it, from one flight with the writer in line and its packing and writing
+    (``pump``) subtracted: unlike a flight against a writer thread, no GIL contention with a
+    writer that a lockstep simulation keeps busy all the time."""
+    perf = time.perf_counter_ns
+    spent = {"recorder": 0, "pump": 0, "px4": 0}
+    ticks: list[int] = []
+    cycles = [0]
+    originals = {name: getattr(FlightRecorder, name) for name in ("on_inputs", "on_cycle")}
+    px4_originals = {name: getattr(Px4Log, name) for name in ("imu", "range", "flow", "cycle")}
+    orig_pump = AsyncLogWriter.pump
+
+    def timed(fn: Any, key: str, count: bool = False) -> Any:
+        def wrapper(*args: Any) -> Any:
+            t0 = perf()
+            r = fn(*args)
+            dt = perf() - t0
+            spent[key] += dt
+            if count:
+                cycles[0] += 1
+            if fn is px4_originals["cycle"] and args[2] % args[0].every < GROUPS:
+                ticks.append(dt)  # a cycle that writes some of the periodic topics
+            return r
+        return wrapper
+
+    for name, fn in originals.items():
+        setattr(FlightRecorder, name, timed(fn, "recorder", count=name == "on_cycle"))
+    for name, fn in px4_originals.items():
+        setattr(Px4Log, name, timed(fn, "px4"))
+    AsyncLogWriter.pump = timed(orig_pump, "pump")  # type: ignore[method-assign]
+    try:
+        setup = prepare(None, scenario, 1)
+        if px4_rate_hz is not None:
+            setup.cfg.log.px4_rate_hz = px4_rate_hz
+        fly(setup, log_path=log_dir / "share.ulg", log_inline=True)
+    finally:
+        for name, fn in originals.items():
+            setattr(FlightRecorder, name, fn)
+        for name, fn in px4_originals.items():
+            setattr(Px4Log, name, fn)
+        AsyncLogWriter.pump = orig_pump  # type: ignore[method-assign]
+    n = max(cycles[0], 1)
+    t = np.array(ticks or [0]) / 1e3
+    return {
+        "recorder_us_per_cycle": round((spent["recorder"] - spent["pump"]) / n / 1e3, 2),
+        "px4_us_per_cycle": round(spent["px4"] / n / 1e3, 2),
+        "px4_tick_median_us": round(float(np.median(t)), 1),
+        "px4_tick_p99_us": round(float(np.percentile(t, 99)), 1),
+    }
+
+
 def measure(scenario: Path, log: bool, log_dir: Path | None = None,
-            time_offset: bool = True) -> dict[str, float]:
+            time_offset: bool = True, px4_rate_hz: float | None = None) -> dict[str, float]:
     cycle_ns: list[int] = []
     vision_ns: list[int] = []
     perf = time.perf_counter_ns
@@ -109,6 +177,8 @@ def measure(scenario: Path, log: bool, log_dir: Path | None = None,
         # the threaded writer, as on the rig: the cycle only enqueues
         setup = prepare(None, scenario, 1)
         setup.cfg.time_offset.enabled = time_offset
+        if px4_rate_hz is not None:
+            setup.cfg.log.px4_rate_hz = px4_rate_hz
         fly(setup, log_path=log_path, log_inline=False)
     finally:
         FlightSoftware.cycle = orig_cycle  # type: ignore[method-assign]
@@ -129,7 +199,10 @@ def measure(scenario: Path, log: bool, log_dir: Path | None = None,
         # size from a complete log: the threaded writer drops records when the simulation
         # runs 20x faster than real time, so write one in line for the byte count
         full = log_path.with_suffix(".full.ulg")
-        res = fly(prepare(None, scenario, 1), log_path=full, log_inline=True)
+        setup = prepare(None, scenario, 1)
+        if px4_rate_hz is not None:
+            setup.cfg.log.px4_rate_hz = px4_rate_hz
+        res = fly(setup, log_path=full, log_inline=True)
         minutes = res.summary.duration_s / 60.0
         out["log_bytes_per_min"] = round(full.stat().st_size / minutes)
     return out

@@ -1,7 +1,9 @@
 """Flight log cost: AsyncLogWriter.data() time in the producer thread, and log bytes per minute.
 
 Run: .venv/bin/python benchmarks/log_cost.py [--calls N]
-Prints the figures, then one JSON line.
+Prints the figures, then one JSON line. Besides the representative mix, the log schema's own
+record sizes at the shipped sim config's rates give our topics' and the PX4 topics' bytes per
+minute (``benchmarks/cycle_cost.py`` measures a whole flight's log).
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware.ulog_encoder import ULogWriter
+from firmware import log_topics as lt
+from firmware.config import load_config
+from firmware.px4_log import every_cycles
+from firmware.ulog_encoder import BASIC_TYPES, ULogWriter, split_type
 from firmware.ulog_writer import AsyncLogWriter
 from ground.logfile import read_log as read_ulog
 
@@ -147,6 +152,39 @@ def bytes_per_minute() -> tuple[dict[str, float], bytes]:
     return out, buf.getvalue()
 
 
+def record_bytes(topic: lt.TopicDef) -> int:
+    """One 'D' message of ``topic``: 3-byte header, msg_id, the packed fields."""
+    size = 3 + 2
+    for type_str, _ in topic.fields:
+        base, count = split_type(type_str)
+        size += BASIC_TYPES[base][1] * max(count, 1)
+    return size
+
+
+def schema_bytes_per_minute() -> dict[str, float]:
+    """Our topics and the PX4 topics at the sim config's rates (the records alone)."""
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_config(root / "config" / "sim.toml")
+    sim = cfg.sim
+    loop = cfg.loop.rate_hz
+    imu, cam = float(sim["imu"]["rate_hz"]), float(sim["camera"]["rate_hz"])
+    rng = float(sim.get("altimeter", {}).get("rate_hz", 50.0))  # sim_hal's default: 50
+    ours = {lt.SENSOR_IMU: imu, lt.SENSOR_RANGE: rng, lt.CAMERA_FRAME: cam,
+            lt.VISION_FLOW: cam, lt.TRUTH: loop / 10, lt.CAMERA_IMU_OFFSET: 0.0,
+            lt.CONTINGENCY_THRESHOLDS: 0.0}
+    px4_hz = loop / every_cycles(loop, cfg.log.px4_rate_hz)
+    px4 = {lt.PX4_DISTANCE_SENSOR: rng, lt.PX4_VEHICLE_OPTICAL_FLOW: cam}
+    out: dict[str, float] = {"px4_rate_hz": px4_hz}
+    for label, topics, default_hz in (("ours", lt.TOPICS, loop), ("px4", lt.PX4_TOPICS, px4_hz)):
+        rates = ours if label == "ours" else px4
+        per_s = sum(record_bytes(t) * rates.get(t, default_hz) for t in topics)
+        truth = sum(record_bytes(t) * default_hz for t in lt.PX4_TRUTH_TOPICS)
+        out[f"{label}_schema_bytes_per_min"] = per_s * 60
+        if label == "px4":
+            out["px4_schema_bytes_per_min_without_truth"] = (per_s - truth) * 60
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--calls", type=int, default=20_000)
@@ -170,7 +208,13 @@ def main() -> None:
     print(f"Reading one minute of the mix: read_ulog {read['read_s_per_log_minute']:.3f} s"
           + (f", pyulog {read['pyulog_read_s_per_log_minute']:.3f} s"
              if "pyulog_read_s_per_log_minute" in read else ""))
-    print(json.dumps({"benchmark": "log_cost", **cost, **size, **pack, **read}))
+    schema = schema_bytes_per_minute()
+    print(f"The log schema at the sim config's rates: our topics "
+          f"{schema['ours_schema_bytes_per_min'] / 1e6:.2f} MB/min, PX4 topics at "
+          f"{schema['px4_rate_hz']:g} Hz {schema['px4_schema_bytes_per_min'] / 1e6:.2f} MB/min "
+          f"({schema['px4_schema_bytes_per_min_without_truth'] / 1e6:.2f} without the "
+          f"simulation's ground truth)")
+    print(json.dumps({"benchmark": "log_cost", **cost, **size, **pack, **read, **schema}))
 
 
 if __name__ == "__main__":

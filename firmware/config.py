@@ -182,6 +182,13 @@ class PreflightConfig:
 class LogConfig:
     dir: str = "logs"
     enabled: bool = True
+    # The PX4 topics (estimates, setpoints, outputs, status, sensor_combined, ground truth;
+    # firmware.px4_log) are written this often, not at the loop rate: they repeat what our own
+    # per-cycle topics hold in full, and PX4's tools plot at about this rate (PX4's logger
+    # default for estimates and setpoints is 50-100 Hz). distance_sensor and
+    # vehicle_optical_flow are written on each new sample whatever this is. 0: none. A rate
+    # that does not divide the loop rate is rounded to a whole number of cycles.
+    px4_rate_hz: float = field(default=100.0, metadata=rng(0, 4000))
 
 
 @dataclass

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from firmware.config import ControlConfig, VehicleConfig
-from hal.geometry import euler_to_quat
+from hal.geometry import Quat, euler_to_quat
+from hal.types import Vec3
+
+NAN = float("nan")
 
 # The trim is the horizontal acceleration that has been holding the vehicle lately (against
 # wind and drag): the commanded acceleration, low-passed over this time constant.
@@ -19,6 +23,15 @@ TRIM_TAU_S = 1.0
 # Quad X, PX4 order: front-right, rear-left, front-left, rear-right (must match the airframe).
 MOTOR_SIGNS = ((1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0))  # sign of x, sign of y
 MOTOR_SPIN = (-1.0, -1.0, 1.0, 1.0)
+
+
+class Demand(NamedTuple):
+    """What the mixer was asked for: collective thrust (N) and body torques (N m, FRD)."""
+
+    thrust_n: float
+    tau_x: float
+    tau_y: float
+    tau_z: float
 
 
 @dataclass(slots=True)
@@ -69,6 +82,14 @@ class Controller:
         self.rate_int = [0.0, 0.0]
         self.last_att_sp = (0.0, 0.0, 0.0)
         self.last_thrust = 0.0
+        # What the cascade asked for last, for the flight log's PX4 setpoint topics (NED,
+        # body FRD, SI): the velocity and acceleration setpoints (nan where a loop was off),
+        # the attitude quaternion, the body rates and what went into the mixer.
+        self.last_vel_sp: Vec3 = (NAN, NAN, NAN)
+        self.last_accel_sp: Vec3 = (NAN, NAN, NAN)
+        self.last_q_sp: Quat = (1.0, 0.0, 0.0, 0.0)
+        self.last_rate_sp: Vec3 = (0.0, 0.0, 0.0)
+        self.last_demand = Demand(0.0, 0.0, 0.0, 0.0)
         self.saturated = False
         self.tilt_limited = False  # the horizontal acceleration asked for exceeded the tilt limit
 
@@ -92,6 +113,7 @@ class Controller:
         # -- horizontal: position -> velocity -> acceleration
         trim = self.accel_trim
         self.tilt_limited = False
+        vn_sp = ve_sp = NAN  # no horizontal velocity loop (level or trim only)
         if sp.level_only:
             an_sp = ae_sp = 0.0
         elif sp.trim_only:
@@ -135,6 +157,9 @@ class Controller:
 
         # -- attitude error (quaternion) -> body rate setpoint
         qsp = euler_to_quat(roll_sp, pitch_sp, yaw)
+        self.last_vel_sp = (vn_sp, ve_sp, -vz_sp)
+        self.last_accel_sp = (an_sp, ae_sp, -az_sp)
+        self.last_q_sp = qsp
         qw, qx, qy, qz = q
         # q_err = q^-1 * q_sp
         ew = qw * qsp[0] + qx * qsp[1] + qy * qsp[2] + qz * qsp[3]
@@ -151,6 +176,8 @@ class Controller:
             # once); an attitude loop fighting that saturated the mixer, which raised the
             # collective for authority and hopped the vehicle. Rates are only damped.
             p_sp = q_sp = r_sp = 0.0
+
+        self.last_rate_sp = (p_sp, q_sp, r_sp)
 
         # -- rate loop -> torques
         wx, wy, wz = rate
@@ -175,6 +202,7 @@ class Controller:
 
     def mix(self, thrust: float, tau_x: float, tau_y: float, tau_z: float) -> tuple[float, ...]:
         """Motor commands 0..1; attitude authority kept by shifting collective when saturated."""
+        self.last_demand = Demand(thrust, tau_x, tau_y, tau_z)
         n = len(MOTOR_SIGNS)
         a, k, tmax = self.arm, self.yaw_k, self.max_thrust
         diffs = [(-tau_x * sy_ + tau_y * sx_) / (n * a) + tau_z * spin / (n * k)
@@ -196,3 +224,9 @@ class Controller:
             self.saturated = True
         return tuple(max(0.0, min(1.0, (base + d) / tmax)) for d in diffs)
 
+    def constant(self, command: float) -> tuple[float, ...]:
+        """The same command (0..1) on every motor, without control (on the ground: off, or
+        spinning up); the demand recorded is the collective thrust that makes."""
+        n = len(MOTOR_SIGNS)
+        self.last_demand = Demand(command * n * self.max_thrust, 0.0, 0.0, 0.0)
+        return (command,) * n

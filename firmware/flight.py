@@ -26,6 +26,7 @@ from hal.types import NS_PER_S, ActuatorCommand, Frame, ImuSample, RangeSample
 log = logging.getLogger(__name__)
 
 SPOOL_S = 0.5
+SPOOL_COMMAND = 0.08  # every motor's command while ARMED spins them up on the ground
 IDLE_MIN_S = 5.0  # on the ground at least this long before arming, on every backend
 LAND_DETECT_S = 0.5
 MAX_PLAN_DT_S = 0.5  # a longer gap is a stall the watchdog lands on, not time to fly through
@@ -63,6 +64,7 @@ class FlightRecord:
 
     setpoint: Setpoint = field(default_factory=lambda: Setpoint(0.0, 0.0, 0.0))
     motors: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
+    armed: bool = False  # the command's armed flag (False also when the stall guard cut it)
     offset: OffsetEstimate | None = None  # a new camera-IMU time offset estimate this cycle
 
 
@@ -178,6 +180,7 @@ class FlightSoftware:
             self._cut_reported = True
             self.event(now, f"OUTPUTS CUT by the stall guard: {self.outputs_cut}", logging.ERROR)
         self.rec.motors = motors
+        self.rec.armed = armed
         hal.actuators.write(ActuatorCommand(motors, armed))
         if self.on_cycle_done is not None:
             self.on_cycle_done(self, now)
@@ -213,21 +216,20 @@ class FlightSoftware:
         nav = self.nav
         mode = self.mode
         t_in_mode = (now - self.mode_t_ns) / NS_PER_S
-        off = (0.0,) * 4
         if mode == Mode.IDLE:
             if nav.aligned and self.watchdog.learned and t_in_mode >= IDLE_MIN_S:
                 self.watchdog.arm(now)
                 self.ctrl.reset()
                 self._set_mode(Mode.ARMED, now)
-            return off
+            return self.ctrl.constant(0.0)
         if mode == Mode.LANDED or self.finished:
             self.finished = True
-            return off
+            return self.ctrl.constant(0.0)
         if mode == Mode.ARMED:
             if t_in_mode >= SPOOL_S:
                 self._alt_sp = nav.height_m
                 self._set_mode(Mode.TAKEOFF, now)
-            return (0.08,) * 4
+            return self.ctrl.constant(SPOOL_COMMAND)
         if now - nav.t_ns > self.cfg.contingency.imu_lost_s * NS_PER_S:
             # No attitude feedback: hold collective, no torque, until the IMU is back.
             thrust = self.ctrl.last_thrust
@@ -298,7 +300,7 @@ class FlightSoftware:
             if self._landed(dt):
                 self._set_mode(Mode.LANDED, now, "touchdown")
                 self.watchdog.disarm()
-                return off
+                return self.ctrl.constant(0.0)
         motors = self.ctrl.update(sp, nav.position_ned, nav.velocity_ned, nav.q, nav.rate,
                                   ctrl_dt)
         if mode in (Mode.TAKEOFF, Mode.MISSION):

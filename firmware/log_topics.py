@@ -1,7 +1,8 @@
 """The flight log's schema: the one place its topics, their fields and types, the info keys and
 the event texts the ground tools rely on are defined.
 
-The recorder writes exactly these topics (in this order); replay and the ground tools find
+The recorder writes exactly these topics (in this order): ours (``TOPICS``), then the PX4
+view of the same flight (``PX4_TOPICS``, see below); replay and the ground tools find
 topics and fields through these definitions (``TopicDef.field`` fails loudly on a name the
 schema does not have, so a rename here breaks the tools' tests, not their output). Renaming or
 retyping a field changes the log format: old logs must still be readable, so add fields
@@ -77,7 +78,11 @@ SETPOINT = _topic(
     "setpoint", ("float", "north"), ("float", "east"), ("float", "alt"), ("float", "vn_ff"),
     ("float", "ve_ff"), ("float", "climb_rate"), ("float", "roll_sp_deg"),
     ("float", "pitch_sp_deg"), ("float", "thrust_n"))
-ACTUATOR_OUTPUTS = _topic("actuator_outputs", ("float[4]", "motors"), ("bool", "armed"))
+# The motor commands as the HAL received them (0..1 each). Named ``actuator_outputs`` before
+# the PX4 topics came: PX4 owns that name (``noutputs``, ``output[16]``), and Flight Review
+# crashed on ours. ground.logfile reads an old log's topic under the new name.
+MOTOR_OUTPUTS = _topic("motor_outputs", ("float[4]", "motors"), ("bool", "armed"))
+LEGACY_MOTOR_OUTPUTS_NAME = "actuator_outputs"
 EXECUTIVE = _topic(
     "executive", ("uint32_t", "cycles"), ("uint32_t", "overruns"), ("uint32_t", "slips"),
     ("float", "cycle_us"), ("float", "wake_latency_us"), ("float", "max_cycle_us"))
@@ -99,12 +104,133 @@ CAMERA_IMU_OFFSET = _topic(
 
 TOPICS: tuple[TopicDef, ...] = (
     SENSOR_IMU, SENSOR_RANGE, CAMERA_FRAME, VISION_FLOW, CYCLE_INPUTS, VEHICLE_STATE, SETPOINT,
-    ACTUATOR_OUTPUTS, EXECUTIVE, CONTINGENCY, CONTINGENCY_THRESHOLDS, TRUTH, CAMERA_IMU_OFFSET)
+    MOTOR_OUTPUTS, EXECUTIVE, CONTINGENCY, CONTINGENCY_THRESHOLDS, TRUTH, CAMERA_IMU_OFFSET)
 # What replay feeds back through navigation and the watchdog.
 INPUT_TOPICS: tuple[TopicDef, ...] = (
     SENSOR_IMU, SENSOR_RANGE, CAMERA_FRAME, VISION_FLOW, CYCLE_INPUTS, CONTINGENCY)
 # Topics written once per control cycle (the first record of any is the first cycle).
 PER_CYCLE_TOPICS: tuple[TopicDef, ...] = (CYCLE_INPUTS, VEHICLE_STATE, EXECUTIVE)
+
+
+# -- PX4 topics ------------------------------------------------------------------------------
+# The same flight as PX4 would log it, so PX4's own tools (Flight Review, PlotJuggler's PX4
+# layouts, pyulog scripts written for PX4) open our logs as a PX4 log. Every field of each
+# PX4 message, in its order, under its name and type, from PX4-Autopilot's msg/*.msg and
+# msg/versioned/*.msg (as documented for PX4 main, 2025: ActuatorOutputs, VehicleStatus and
+# VehicleAttitudeSetpoint at MESSAGE_VERSION 1...): consumers index fields by name, and a
+# missing one is a KeyError in their code. No padding fields: ULog records are unaligned, and
+# the format lists only real fields. What we fill in, and what we leave as PX4 leaves an
+# unknown, is firmware.px4_log's business; this is only the shape.
+def _px4(name: str, *fields: tuple[str, str]) -> TopicDef:
+    return _topic(name, *fields)
+
+
+_F3 = "float[3]"
+_F4 = "float[4]"
+
+PX4_VEHICLE_ATTITUDE = _px4(
+    "vehicle_attitude", ("uint64_t", "timestamp_sample"), (_F4, "q"), (_F4, "delta_q_reset"),
+    ("uint8_t", "quat_reset_counter"))
+PX4_VEHICLE_ANGULAR_VELOCITY = _px4(
+    "vehicle_angular_velocity", ("uint64_t", "timestamp_sample"), (_F3, "xyz"),
+    (_F3, "xyz_derivative"))
+_LOCAL_POSITION_FIELDS: tuple[tuple[str, str], ...] = (
+    ("uint64_t", "timestamp_sample"),
+    ("bool", "xy_valid"), ("bool", "z_valid"), ("bool", "v_xy_valid"), ("bool", "v_z_valid"),
+    ("float", "x"), ("float", "y"), ("float", "z"),
+    ("float[2]", "delta_xy"), ("uint8_t", "xy_reset_counter"), ("float", "delta_z"),
+    ("uint8_t", "z_reset_counter"),
+    ("float", "vx"), ("float", "vy"), ("float", "vz"), ("float", "z_deriv"),
+    ("float[2]", "delta_vxy"), ("uint8_t", "vxy_reset_counter"), ("float", "delta_vz"),
+    ("uint8_t", "vz_reset_counter"),
+    ("float", "ax"), ("float", "ay"), ("float", "az"),
+    ("float", "heading"), ("float", "heading_var"), ("float", "unaided_heading"),
+    ("float", "delta_heading"), ("uint8_t", "heading_reset_counter"),
+    ("bool", "heading_good_for_control"),
+    ("float", "tilt_var"),
+    ("bool", "xy_global"), ("bool", "z_global"), ("uint64_t", "ref_timestamp"),
+    ("double", "ref_lat"), ("double", "ref_lon"), ("float", "ref_alt"),
+    ("bool", "dist_bottom_valid"), ("float", "dist_bottom"), ("float", "dist_bottom_var"),
+    ("float", "delta_dist_bottom"), ("uint8_t", "dist_bottom_reset_counter"),
+    ("uint8_t", "dist_bottom_sensor_bitfield"),
+    ("float", "eph"), ("float", "epv"), ("float", "evh"), ("float", "evv"),
+    ("bool", "dead_reckoning"),
+    ("float", "vxy_max"), ("float", "vz_max"), ("float", "hagl_min"), ("float", "hagl_max_z"),
+    ("float", "hagl_max_xy"))
+PX4_VEHICLE_LOCAL_POSITION = _px4("vehicle_local_position", *_LOCAL_POSITION_FIELDS)
+PX4_VEHICLE_LOCAL_POSITION_SETPOINT = _px4(
+    "vehicle_local_position_setpoint", ("float", "x"), ("float", "y"), ("float", "z"),
+    ("float", "yaw"), ("float", "yawspeed"), ("float", "vx"), ("float", "vy"), ("float", "vz"),
+    (_F3, "acceleration"), (_F3, "jerk"), (_F3, "thrust"))
+PX4_VEHICLE_ATTITUDE_SETPOINT = _px4(
+    "vehicle_attitude_setpoint", ("float", "yaw_sp_move_rate"), (_F4, "q_d"),
+    (_F3, "thrust_body"))
+PX4_VEHICLE_RATES_SETPOINT = _px4(
+    "vehicle_rates_setpoint", ("float", "roll"), ("float", "pitch"), ("float", "yaw"),
+    (_F3, "thrust_body"), ("bool", "reset_integral"))
+PX4_ACTUATOR_OUTPUTS = _px4(
+    "actuator_outputs", ("uint32_t", "noutputs"), ("float[16]", "output"))
+PX4_ACTUATOR_MOTORS = _px4(
+    "actuator_motors", ("uint64_t", "timestamp_sample"), ("uint16_t", "reversible_flags"),
+    ("float[12]", "control"))
+PX4_VEHICLE_THRUST_SETPOINT = _px4(
+    "vehicle_thrust_setpoint", ("uint64_t", "timestamp_sample"), (_F3, "xyz"))
+PX4_VEHICLE_TORQUE_SETPOINT = _px4(
+    "vehicle_torque_setpoint", ("uint64_t", "timestamp_sample"), (_F3, "xyz"))
+PX4_VEHICLE_STATUS = _px4(
+    "vehicle_status", ("uint64_t", "armed_time"), ("uint64_t", "takeoff_time"),
+    ("uint8_t", "arming_state"), ("uint8_t", "latest_arming_reason"),
+    ("uint8_t", "latest_disarming_reason"), ("uint64_t", "nav_state_timestamp"),
+    ("uint8_t", "nav_state_user_intention"), ("uint8_t", "nav_state"),
+    ("uint8_t", "executor_in_charge"), ("uint32_t", "valid_nav_states_mask"),
+    ("uint32_t", "can_set_nav_states_mask"), ("uint16_t", "failure_detector_status"),
+    ("uint8_t", "hil_state"), ("uint8_t", "vehicle_type"), ("bool", "failsafe"),
+    ("bool", "failsafe_and_user_took_over"), ("uint8_t", "failsafe_defer_state"),
+    ("bool", "gcs_connection_lost"), ("uint8_t", "gcs_connection_lost_counter"),
+    ("bool", "high_latency_data_link_lost"), ("bool", "is_vtol"),
+    ("bool", "is_vtol_tailsitter"), ("bool", "in_transition_mode"),
+    ("bool", "in_transition_to_fw"), ("uint8_t", "system_type"), ("uint8_t", "system_id"),
+    ("uint8_t", "component_id"), ("bool", "safety_button_available"), ("bool", "safety_off"),
+    ("bool", "power_input_valid"), ("bool", "usb_connected"),
+    ("bool", "open_drone_id_system_present"), ("bool", "open_drone_id_system_healthy"),
+    ("bool", "parachute_system_present"), ("bool", "parachute_system_healthy"),
+    ("bool", "rc_calibration_in_progress"), ("bool", "calibration_enabled"),
+    ("bool", "pre_flight_checks_pass"))
+PX4_SENSOR_COMBINED = _px4(
+    "sensor_combined", (_F3, "gyro_rad"), ("uint32_t", "gyro_integral_dt"),
+    ("int32_t", "accelerometer_timestamp_relative"), (_F3, "accelerometer_m_s2"),
+    ("uint32_t", "accelerometer_integral_dt"), ("uint8_t", "accelerometer_clipping"),
+    ("uint8_t", "gyro_clipping"), ("uint8_t", "accel_calibration_count"),
+    ("uint8_t", "gyro_calibration_count"))
+PX4_DISTANCE_SENSOR = _px4(
+    "distance_sensor", ("uint32_t", "device_id"), ("float", "min_distance"),
+    ("float", "max_distance"), ("float", "current_distance"), ("float", "variance"),
+    ("int8_t", "signal_quality"), ("uint8_t", "type"), ("float", "h_fov"), ("float", "v_fov"),
+    (_F4, "q"), ("uint8_t", "orientation"), ("uint8_t", "mode"))
+PX4_VEHICLE_OPTICAL_FLOW = _px4(
+    "vehicle_optical_flow", ("uint64_t", "timestamp_sample"), ("uint32_t", "device_id"),
+    ("float[2]", "pixel_flow"), (_F3, "delta_angle"), ("float", "distance_m"),
+    ("uint32_t", "integration_timespan_us"), ("uint8_t", "quality"),
+    ("float", "max_flow_rate"), ("float", "min_ground_distance"),
+    ("float", "max_ground_distance"))
+# Ground truth (simulation only): PX4's SITL logs these under the estimate's message types.
+PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH = _px4(
+    "vehicle_local_position_groundtruth", *_LOCAL_POSITION_FIELDS)
+PX4_VEHICLE_ATTITUDE_GROUNDTRUTH = _px4(
+    "vehicle_attitude_groundtruth", *PX4_VEHICLE_ATTITUDE.fields[1:])
+
+PX4_TOPICS: tuple[TopicDef, ...] = (
+    PX4_VEHICLE_ATTITUDE, PX4_VEHICLE_ANGULAR_VELOCITY, PX4_VEHICLE_LOCAL_POSITION,
+    PX4_VEHICLE_LOCAL_POSITION_SETPOINT, PX4_VEHICLE_ATTITUDE_SETPOINT,
+    PX4_VEHICLE_RATES_SETPOINT, PX4_ACTUATOR_OUTPUTS, PX4_ACTUATOR_MOTORS,
+    PX4_VEHICLE_THRUST_SETPOINT, PX4_VEHICLE_TORQUE_SETPOINT, PX4_VEHICLE_STATUS,
+    PX4_SENSOR_COMBINED, PX4_DISTANCE_SENSOR, PX4_VEHICLE_OPTICAL_FLOW,
+    PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH, PX4_VEHICLE_ATTITUDE_GROUNDTRUTH)
+# Simulation only: a rig has no truth, and its log has no ground-truth topics.
+PX4_TRUTH_TOPICS: tuple[TopicDef, ...] = (
+    PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH, PX4_VEHICLE_ATTITUDE_GROUNDTRUTH)
+# PX4's parameter for the airframe class: MAV_TYPE_QUADROTOR (the quad-X of firmware.control).
+PARAM_MAV_TYPE = "MAV_TYPE"
 
 
 def check_fields(field_names: list[str]) -> list[str]:

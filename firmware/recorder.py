@@ -2,7 +2,8 @@
 
 Two purposes, one log:
 - Engineers open it in pyulog, PlotJuggler or Flight Review: state, setpoints, outputs,
-  modes, every contingency check's value against its threshold, executive timing.
+  modes, every contingency check's value against its threshold, executive timing; and the
+  same flight in PX4's own topics (``firmware.px4_log``), which PX4's tools expect.
 - ``flightsw replay`` feeds it back through navigation and the watchdog. For that the log
   holds *every* input at full precision (int64 nanoseconds, doubles): each IMU, range and
   frame sample with the cycle that drained it, the health counters and clock statistics the
@@ -26,6 +27,7 @@ from firmware import __version__
 from firmware import log_topics as lt
 from firmware.flight import Event, FlightSoftware
 from firmware.log_topics import CHECKS
+from firmware.px4_log import MAV_TYPE_QUADROTOR, Px4Log, every_cycles
 from firmware.ulog_writer import AsyncLogWriter
 from firmware.vision import FlowResult
 from hal.types import Frame, ImuSample, RangeSample
@@ -70,7 +72,8 @@ class FlightRecorder:
         self.w = AsyncLogWriter(path, fsw.hal.clock.now_ns() // 1000, threaded=not lockstep,
                                 max_batch=1_000_000 if lockstep else 1_000)
         w = self.w
-        for topic in lt.TOPICS:
+        topics = lt.TOPICS + self._px4_topics(fsw)
+        for topic in topics:
             w.add_format(topic.name, topic.format)
         w.info(lt.INFO_SYS_NAME, "flightsw")
         w.info(lt.INFO_VER_SW, __version__)
@@ -89,11 +92,16 @@ class FlightRecorder:
         w.info(lt.INFO_PLAN_JSON, json.dumps(dataclasses.asdict(fsw.plan)))
         for k, v in flatten(fsw.cfg).items():
             w.param(k[:60], v)
+        w.param(lt.PARAM_MAV_TYPE, MAV_TYPE_QUADROTOR)  # PX4's tools tell the airframe by it
         w.end_definitions()
-        self.ids = {topic.name: w.add_logged(topic.name) for topic in lt.TOPICS}
+        self.ids = {topic.name: w.add_logged(topic.name) for topic in topics}
+        px4_rate = fsw.cfg.log.px4_rate_hz
+        self.px4 = None if px4_rate <= 0 else Px4Log(
+            w, self.ids, fsw, every_cycles(fsw.cfg.loop.rate_hz, px4_rate))
         self.truth_every = truth_every
         self._cycle = 0
-        self._flow_cycle: list[tuple[int, FlowResult | None]] = []
+        # (frame seq, frame t_ns, result) of each frame finished this cycle
+        self._flow_cycle: list[tuple[int, int, FlowResult | None]] = []
         fsw.nav.flow_observers.append(self._on_flow)
         fsw.on_inputs = self.on_inputs
         fsw.on_cycle_done = self.on_cycle
@@ -107,9 +115,19 @@ class FlightRecorder:
             fsw.on_event = self.on_event
         self._thresholds_logged = False
 
+    @staticmethod
+    def _px4_topics(fsw: FlightSoftware) -> tuple[lt.TopicDef, ...]:
+        """The PX4 topics this flight logs: none at px4_rate_hz 0, no ground truth without a
+        simulated world."""
+        if fsw.cfg.log.px4_rate_hz <= 0:
+            return ()
+        if fsw.hal.truth is None:
+            return tuple(t for t in lt.PX4_TOPICS if t not in lt.PX4_TRUTH_TOPICS)
+        return lt.PX4_TOPICS
+
     def _on_flow(self, fr: Frame, res: FlowResult | None) -> None:
         """Every finished frame's displacement, logged with the cycle that finished it."""
-        self._flow_cycle.append((fr.seq, res))
+        self._flow_cycle.append((fr.seq, fr.t_ns, res))
 
     # -- per cycle ------------------------------------------------------------------------
     def on_inputs(self, now: int, imu: list[ImuSample], ranges: list[RangeSample],
@@ -124,6 +142,12 @@ class FlightRecorder:
         for r in ranges:
             w.data(ids[lt.SENSOR_RANGE.name],
                    (r.t_ns // 1000, r.t_ns, r.seq, c, r.distance_m, r.valid))
+        px4 = self.px4
+        if px4 is not None:
+            for r in ranges:
+                px4.range(r)
+            if imu:
+                px4.imu(imu[-1])
         for f in frames:
             w.data(ids[lt.CAMERA_FRAME.name],
                    (f.t_ns // 1000, f.t_ns, f.t_rx_ns, f.device_t_ns or 0, f.exposure_ns, f.seq,
@@ -145,7 +169,10 @@ class FlightRecorder:
         ts = now // 1000
         if self.lockstep and c % PUMP_EVERY == 0:
             w.pump()
-        for seq, res in self._flow_cycle:
+        px4 = self.px4
+        for seq, t_ns, res in self._flow_cycle:
+            if px4 is not None:
+                px4.flow(ts, t_ns, res)
             if res is None:
                 continue
             w.data(ids[lt.VISION_FLOW.name], (ts, seq, c, res.drow, res.dcol, res.quality,
@@ -164,7 +191,7 @@ class FlightRecorder:
                (ts, sp.north, sp.east, sp.alt, sp.vn_ff, sp.ve_ff,
                 sp.climb_rate if sp.climb_rate is not None else float("nan"),
                 math.degrees(att[0]), math.degrees(att[1]), fsw.ctrl.last_thrust))
-        w.data(ids[lt.ACTUATOR_OUTPUTS.name],
+        w.data(ids[lt.MOTOR_OUTPUTS.name],
                (ts, fsw.rec.motors, fsw.mode.value in (1, 2, 3, 4, 5)))
         st = fsw.exec_stats
         w.data(ids[lt.EXECUTIVE.name],
@@ -185,6 +212,8 @@ class FlightRecorder:
             self._thresholds_logged = True
             w.data(ids[lt.CONTINGENCY_THRESHOLDS.name],
                    (ts, *(checks[n].cfg.threshold for n in CHECKS)))
+        if px4 is not None:
+            px4.cycle(now, c)
         truth = fsw.hal.truth
         if truth is not None and c % self.truth_every == 0:
             t = truth.truth()

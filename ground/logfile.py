@@ -7,6 +7,10 @@ cannot read. What it hands out is well-formed: each topic one numpy structured a
 ``uint64`` ``timestamp``, a field per declared field (``float[3]`` as an (n, 3) column,
 ``char[N]`` as bytes, a nested type's fields flattened with pyulog's names), plus the info,
 logged strings, dropouts, and whether the file was cut short.
+
+Our logs from before the PX4 topics named the motor commands ``actuator_outputs`` (fields
+``motors``, ``armed``), the name PX4's own topic has; such a log's topic is read as
+``motor_outputs``, so the tools find it under its one name and never take it for PX4's.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy.typing as npt
 from pyulog import ULog
 from pyulog.exceptions import ULogException
 
+from firmware import log_topics as lt
 from firmware.ulog_encoder import BASIC_TYPES, MAGIC
 from ground.ulog_lint import HEADER_BYTES, FieldDecl, ULogLintError, walk
 
@@ -234,7 +239,24 @@ def parse_log(buf: bytes) -> FlightLog:
                     for m in tagged]
     out.strings = sorted(strings, key=lambda s: s.timestamp_us)
     out.dropouts = [Dropout(int(x.timestamp), int(x.duration)) for x in u.dropouts]
+    _rename_legacy_motor_outputs(out)
     return out
+
+
+def _rename_legacy_motor_outputs(d: FlightLog) -> None:
+    """An old log's ``actuator_outputs`` (ours: the motor commands) as ``motor_outputs``.
+    Told from PX4's topic of that name by its fields; a log that has both is left alone."""
+    old, new = lt.LEGACY_MOTOR_OUTPUTS_NAME, lt.MOTOR_OUTPUTS.name
+    decls = d.formats.get(old)
+    ours = {name for _, name in lt.MOTOR_OUTPUTS.fields}
+    if decls is None or new in d.formats or {f.name for f in decls} != ours:
+        return
+    d.formats[new] = d.formats.pop(old)
+    for (name, multi_id), t in list(d.topics.items()):
+        if name == old:
+            del d.topics[(name, multi_id)]
+            t.name = new
+            d.topics[(new, multi_id)] = t
 
 
 def read_log(path: str | os.PathLike[str], max_bytes: int = MAX_LOG_BYTES) -> FlightLog:

@@ -34,15 +34,15 @@ def test_pyulog_reads_every_topic_with_every_sample(flight6_log):
     path, result = flight6_log
     u = pyulog.ULog(str(path))
     counts = {d.name: len(d.data["timestamp"]) for d in u.data_list}
-    assert set(counts) == {t.name for t in lt.TOPICS}
-    for topic in lt.TOPICS:  # every field of the schema, under its name
+    assert set(counts) == {t.name for t in lt.TOPICS + lt.PX4_TOPICS}
+    for topic in lt.TOPICS + lt.PX4_TOPICS:  # every field of the schema, under its name
         fields = {f for _, _, f in u.message_formats[topic.name].fields}
         assert fields == {name for _, name in topic.fields}, topic.name
     hal, stats = result.hal, result.fsw.exec_stats
     assert counts["sensor_imu"] == hal.imu.health().samples
     assert counts["sensor_range"] == hal.rangefinder.health().samples
     assert counts["camera_frame"] == hal.camera.health().samples
-    for topic in ("cycle_inputs", "vehicle_state", "contingency", "actuator_outputs"):
+    for topic in ("cycle_inputs", "vehicle_state", "contingency", "motor_outputs"):
         assert counts[topic] == stats.cycles
     messages = [m.message for m in u.logged_messages]
     assert any(m.startswith("LAND_NOW: frame_interval") for m in messages)
