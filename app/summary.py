@@ -65,6 +65,9 @@ class FlightSummary:
     velocity_error_rms_mps: float | None = None
     # the online camera-IMU time offset estimate (firmware.time_offset) at the end of the flight
     camera_imu_offset: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # mission time of the last touchdown (sim; None without truth or never down after flying):
+    # a fault that begins after it cannot endanger the flight, and is no missed detection
+    last_touchdown_t_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--summary-json`` object (fields in declaration order)."""
@@ -137,4 +140,7 @@ def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float,
         max_velocity_error_after_fault_mps=after_fault.max_velocity_error_mps,
         velocity_error_rms_mps=after_fault.velocity_error_rms_mps,
         camera_imu_offset=fsw.offset_report(),
+        last_touchdown_t_s=(round((truth.last_touchdown_ns - t0) / NS_PER_S, 6)
+                            if truth is not None and truth.last_touchdown_ns is not None
+                            else None),
     )

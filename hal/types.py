@@ -120,3 +120,4 @@ class TruthState:
     touchdown_tilt_deg: float  # the most tilted touchdown so far
     max_tilt_deg: float  # largest tilt seen while airborne
     airborne_once: bool
+    last_touchdown_ns: int | None = None  # when it last came down (None: never)

@@ -82,6 +82,7 @@ class World:
         self.r = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)  # row-major body->world
         self.on_ground = True
         self.airborne_once = False
+        self.last_touchdown_ns: int | None = None
         self.crashed = False
         self.crash_reason = ""
         self.touchdown_speed = 0.0
@@ -127,6 +128,7 @@ class World:
             touchdown_tilt_deg=self.touchdown_tilt_deg,
             max_tilt_deg=self.max_tilt_deg,
             airborne_once=self.airborne_once,
+            last_touchdown_ns=self.last_touchdown_ns,
         )
 
     # -- dynamics ---------------------------------------------------------------------------
@@ -239,6 +241,7 @@ class World:
             self.crashed = True
             self.crash_reason = f"touchdown tilted {tilt_deg:.0f} deg"
         self.on_ground = True
+        self.last_touchdown_ns = self.t_ns
         # The impact: the IMU must feel the stop, or dead reckoning believes it still descends.
         vx, vy, vz = self.vel
         self.accel = [-vx / dt, -vy / dt, -vz / dt]

@@ -3,7 +3,10 @@ intervals, detection latency, touchdown and landing-dispersion percentiles, the 
 
 Definitions (a run's faults are the scenario's plus any drawn one):
 - false alarm: LAND_NOW in a run without a fault;
-- missed detection: a run with a fault and no LAND_NOW;
+- missed detection: a run with a fault that acted in flight and no LAND_NOW;
+- after touchdown: a fault run whose first fault began once the vehicle was down for good
+  (at or after its last touchdown, on the ground at the end): the fault never met the flight,
+  so it is neither caught nor missed (a dispersion that draws onsets past a short plan's end);
 - early LAND_NOW: in a fault run, before the first fault began (a false alarm in disguise);
 - detection latency: ``land_now_t_s - first_fault_t_s`` of the fault runs that landed now.
 """
@@ -29,8 +32,14 @@ def is_false_alarm(row: dict[str, Any]) -> bool:
     return bool(row["land_now"]) and not row.get("fault_kinds")
 
 
+def after_touchdown(row: dict[str, Any]) -> bool:
+    first, down = row.get("first_fault_t_s"), row.get("last_touchdown_t_s")
+    return (bool(row.get("fault_kinds")) and first is not None and down is not None
+            and bool(row.get("on_ground")) and float(first) >= float(down))
+
+
 def is_missed(row: dict[str, Any]) -> bool:
-    return bool(row.get("fault_kinds")) and not row["land_now"]
+    return bool(row.get("fault_kinds")) and not row["land_now"] and not after_touchdown(row)
 
 
 def is_early(row: dict[str, Any]) -> bool:
@@ -51,8 +60,9 @@ class GroupStats:
     runs: int
     land_now: Rate
     false_alarms: Rate  # over the nominal runs
-    missed: Rate  # over the fault runs
+    missed: Rate  # over the fault runs whose fault met the flight
     early: int
+    after_touchdown: int  # fault runs whose fault began after the final touchdown
     crashes: Rate
     unsafe: Rate  # not a safe landing (crash, hard or tilted touchdown, not down)
     latency_p50_p95_max_s: list[float]
@@ -68,14 +78,16 @@ def group_stats(name: str, rows: list[dict[str, Any]]) -> GroupStats:
     ok = [r for r in rows if r["status"] == "ok"]
     nominal = [r for r in ok if not r.get("fault_kinds")]
     faulted = [r for r in ok if r.get("fault_kinds")]
+    acted = [r for r in faulted if not after_touchdown(r)]
     lat = [x for x in (latency_s(r) for r in faulted) if x is not None]
     clean = [r for r in ok if not r["land_now"]]  # landing dispersion: flown to the plan
     return GroupStats(
         name=name, runs=len(ok),
         land_now=clopper_pearson(sum(bool(r["land_now"]) for r in ok), len(ok)),
         false_alarms=clopper_pearson(sum(map(is_false_alarm, nominal)), len(nominal)),
-        missed=clopper_pearson(sum(map(is_missed, faulted)), len(faulted)),
+        missed=clopper_pearson(sum(map(is_missed, acted)), len(acted)),
         early=sum(map(is_early, faulted)),
+        after_touchdown=len(faulted) - len(acted),
         crashes=clopper_pearson(sum(bool(r["crashed"]) for r in ok), len(ok)),
         unsafe=clopper_pearson(sum(not r["safe_landing"] for r in ok), len(ok)),
         latency_p50_p95_max_s=percentiles(lat),

@@ -40,14 +40,15 @@ def _trio(values: list[float], digits: int = 2) -> str:
 
 def group_table(groups: list[GroupStats], title: str) -> list[str]:
     lines = [f"## {title}", "",
-             "| group | runs | LAND_NOW [95 % CI] | false alarms | missed | early | crashes "
-             "| unsafe | latency p50/p95/max s | touchdown m/s p50/p95/max "
-             "| tilt deg p50/p95/max | CEP50 / CEP95 m | errors |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| group | runs | LAND_NOW [95 % CI] | false alarms | missed | early "
+             "| after touchdown | crashes | unsafe | latency p50/p95/max s "
+             "| touchdown m/s p50/p95/max | tilt deg p50/p95/max | CEP50 / CEP95 m | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g in groups:
         lines.append(
             f"| {g.name} | {g.runs} | {_r(g.land_now)} | {_r(g.false_alarms)} | "
-            f"{_r(g.missed)} | {g.early} | {_r(g.crashes)} | {_r(g.unsafe)} | "
+            f"{_r(g.missed)} | {g.early} | {g.after_touchdown} | {_r(g.crashes)} | "
+            f"{_r(g.unsafe)} | "
             f"{_trio(g.latency_p50_p95_max_s, 3)} | {_trio(g.touchdown_speed_p50_p95_max)} | "
             f"{_trio(g.touchdown_tilt_p50_p95_max, 1)} | {_f(g.cep50_m)} / {_f(g.cep95_m)} | "
             f"{g.errors} |")
@@ -59,8 +60,10 @@ def render_markdown(db: Path, rows: list[dict[str, Any]], figures: list[Path]) -
     lines = [f"# Campaign report: {db.name}", "",
              f"{len(rows)} runs ({len(ok)} flown, {len(rows) - len(ok)} errors). Rates are "
              "k/n with the exact 95 % Clopper-Pearson interval. A false alarm is LAND_NOW in a "
-             "run without a fault; missed: a fault run without LAND_NOW; early: LAND_NOW before "
-             "the fault began. Landing dispersion (CEP) is over the runs without LAND_NOW.", ""]
+             "run without a fault; missed: a fault run without LAND_NOW (over the runs whose "
+             "fault met the flight); early: LAND_NOW before the fault began; after touchdown: "
+             "the fault began once the vehicle was down for good (neither caught nor missed). "
+             "Landing dispersion (CEP) is over the runs without LAND_NOW.", ""]
     scenarios = by_scenario(rows)
     if len(scenarios) > 1:  # the campaign's own figure: every run together
         scenarios.append(group_stats("all scenarios", rows))

@@ -35,6 +35,8 @@ def assert_safe(s: FlightSummary) -> None:
     assert s.landed and not s.crashed, s
     assert s.touchdown_speed_mps <= 1.0, s
     assert s.touchdown_tilt_deg <= 10.0, s
+    # down for good before the flight ended: landing is detected after touchdown (0.5 s)
+    assert s.last_touchdown_t_s is not None and 0.0 < s.last_touchdown_t_s < s.duration_s - 0.4
 
 
 @pytest.mark.parametrize("name,seed", [("nominal_hover", 1), ("nominal_hover", 2),

@@ -88,6 +88,22 @@ def test_definitions_of_false_alarm_miss_and_latency() -> None:
     assert set(kinds) == {"nominal", "camera.drop"} and kinds["camera.drop"].runs == 3
 
 
+def test_a_fault_that_began_after_the_final_touchdown_is_not_a_miss() -> None:
+    down = dict(fault_kinds=["camera.stall"], last_touchdown_t_s=23.9, on_ground=True)
+    rows = [
+        _row(0, **down, first_fault_t_s=24.2),  # began on the ground, after the flight
+        _row(1, **down, first_fault_t_s=23.9),  # at the touchdown itself: already down
+        _row(2, **down, first_fault_t_s=20.0),  # in flight, not caught: missed
+        # began after a touchdown the vehicle took off again from (still flying): missed
+        _row(3, fault_kinds=["camera.stall"], last_touchdown_t_s=23.9, on_ground=False,
+             first_fault_t_s=24.2),
+        _row(4, fault_kinds=["camera.stall"], first_fault_t_s=24.2),  # no truth: missed
+    ]
+    g = group_stats("all", rows)
+    assert g.after_touchdown == 2
+    assert (g.missed.k, g.missed.n) == (3, 3)
+
+
 def test_report_and_compare_name_every_group(tmp_path: Path) -> None:
     db = tmp_path / "c.sqlite"
     store = CampaignStore(db)
