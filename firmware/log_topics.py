@@ -11,7 +11,10 @@ rather than change them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from firmware.contingency import CHECK_SOURCES
 
@@ -239,6 +242,52 @@ def check_fields(field_names: list[str]) -> list[str]:
     return [f for f in field_names
             if f not in ("timestamp", "tripped") and not f.endswith("_fails")
             and not f.startswith("_padding")]
+
+
+# -- parameters ------------------------------------------------------------------------------
+# The resolved configuration as ULog parameters, one per number or flag (strings and tables
+# stay in INFO_CONFIG_JSON, which is also the exact copy: parameters are float32 or int32).
+# The spec allows only ``a-zA-Z0-9_-/`` in a parameter's name, so a config key's ``.`` is a
+# ``/`` and a tuple's element ``[i]`` one more ``/i`` level: ``loop.rate_hz`` ->
+# ``loop/rate_hz``, ``vehicle.inertia_kgm2[0]`` -> ``vehicle/inertia_kgm2/0``. ``/`` rather
+# than ``_`` because our keys are full of ``_``: with ``/`` the name maps back to exactly one
+# key (a number can only be an index: no config field's name starts with a digit), and
+# PlotJuggler and Flight Review list the names as they are, grouped by prefix. Not shortened
+# to PX4's 16 characters: that is PX4's parameter store's limit, not the format's (a key is
+# up to 255 bytes with its type), and 140 abbreviations would be another table to keep right.
+# Logs from before this rule named the parameters by the config key itself
+# (``loop.rate_hz``; a tuple's elements ``vehicle.inertia_kgm2_0``): ``param_value`` reads both.
+PARAM_NAME = re.compile(r"[a-zA-Z0-9_\-/]+")
+PARAM_NAME_MAX = 249  # key_len is one byte and holds "float " too
+_V = TypeVar("_V")
+
+
+def param_name(path: Sequence[str | int]) -> str:
+    """The parameter of a config value: its path of field names and tuple indices."""
+    name = "/".join(str(p) for p in path)
+    if not PARAM_NAME.fullmatch(name) or len(name) > PARAM_NAME_MAX:
+        raise ValueError(f"config key {config_key(name)!r} makes no ULog parameter name")
+    return name
+
+
+def config_key(param: str) -> str:
+    """The config key a parameter holds: ``vehicle/inertia_kgm2/0`` ->
+    ``vehicle.inertia_kgm2[0]``; an old log's dotted name is its key already."""
+    if "/" not in param:
+        return param
+    key = ""
+    for part in param.split("/"):
+        key += f"[{part}]" if part.isdigit() else (f".{part}" if key else part)
+    return key
+
+
+def param_value(params: Mapping[str, _V], key: str) -> _V | None:
+    """The value of config key ``key`` (``loop.rate_hz``) in a log's parameters, under its
+    name in this version's logs or in those from before the spec's character set."""
+    new = key.replace("[", "/").replace("]", "").replace(".", "/")
+    if new in params:
+        return params[new]
+    return params.get(key)
 
 
 # -- info keys ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -39,24 +40,29 @@ PUMP_EVERY = 25  # 50 ms of flight: a kill loses at most that much
 LEVELS = {logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
 
 
-def flatten(obj: Any, prefix: str = "") -> dict[str, int | float]:
-    """A config dataclass as ULog parameters (numbers and booleans; strings go to info)."""
-    out: dict[str, int | float] = {}
+def config_values(obj: Any, path: tuple[str | int, ...] = ()
+                  ) -> Iterator[tuple[tuple[str | int, ...], int | float]]:
+    """Every number and flag of a config dataclass with its path of field names and tuple
+    indices (strings and tables are in the JSON copy only)."""
     if not is_dataclass(obj):
-        return out
+        return
     for f in fields(obj):
         v = getattr(obj, f.name)
-        key = f"{prefix}{f.name}"
+        here = (*path, f.name)
         if is_dataclass(v):
-            out.update(flatten(v, key + "."))
+            yield from config_values(v, here)
         elif isinstance(v, bool):
-            out[key] = int(v)
+            yield here, int(v)
         elif isinstance(v, int | float):
-            out[key] = v
+            yield here, v
         elif isinstance(v, tuple) and all(isinstance(x, int | float) for x in v):
             for i, x in enumerate(v):
-                out[f"{key}_{i}"] = x
-    return out
+                yield (*here, i), x
+
+
+def flatten(obj: Any) -> dict[str, int | float]:
+    """A config dataclass as ULog parameters, named as ``log_topics.param_name`` says."""
+    return {lt.param_name(path): v for path, v in config_values(obj)}
 
 
 class FlightRecorder:
@@ -91,7 +97,7 @@ class FlightRecorder:
         w.info(lt.INFO_CONFIG_JSON, json.dumps(dataclasses.asdict(fsw.cfg)))
         w.info(lt.INFO_PLAN_JSON, json.dumps(dataclasses.asdict(fsw.plan)))
         for k, v in flatten(fsw.cfg).items():
-            w.param(k[:60], v)
+            w.param(k, v)
         w.param(lt.PARAM_MAV_TYPE, MAV_TYPE_QUADROTOR)  # PX4's tools tell the airframe by it
         w.end_definitions()
         self.ids = {topic.name: w.add_logged(topic.name) for topic in topics}

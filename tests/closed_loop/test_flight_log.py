@@ -54,7 +54,7 @@ def test_pyulog_reads_every_topic_with_every_sample(flight6_log):
     modes = [e.subject for e in events if e.kind == lt.EVENT_MODE]
     assert modes[-2:] == ["LAND_NOW", "LANDED"]
     assert u.msg_info_dict["scenario"] == "flight6"
-    assert u.initial_parameters["loop.rate_hz"] == 500.0
+    assert u.initial_parameters["loop/rate_hz"] == 500.0
     assert not u.dropouts
 
 
