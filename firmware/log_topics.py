@@ -22,6 +22,38 @@ from firmware.contingency import CHECK_SOURCES
 CHECKS: tuple[str, ...] = tuple(CHECK_SOURCES)
 
 
+class LogClock:
+    """The log's time: ULog timestamps in microseconds of *flight* time, 0 at the flight's
+    zero (``FlightSoftware.t0_ns``, the first control cycle), so an event at mission time T
+    (what the console, the summary and ``log info`` say) is stamped T * 1e6 in the file and
+    pyulog, PlotJuggler and Flight Review show the same times.
+
+    ``us(t_ns) = t_ns // 1000 - t0_ns // 1000``: exactly what the ground tools computed from
+    the logs before this rule (``timestamp - first cycle's timestamp``), so their numbers
+    stay the same to the microsecond. An instant before the zero is stamped 0: ULog
+    timestamps are unsigned, and a record of start-up (an event before the first cycle, a
+    sample measured before it and drained by it) belongs to the flight's start; the record's
+    own ``*_ns`` fields keep its exact instant on the host's clock, as every ``*_ns`` field
+    in the log does (``cycle_inputs.now_ns`` of the first record is the zero itself).
+    Clamping keeps each topic's stamps non-decreasing. Before ``start`` every stamp is 0,
+    as ``FlightSoftware.mission_time`` is 0.0 before the first cycle."""
+
+    __slots__ = ("t0_us",)
+
+    def __init__(self) -> None:
+        self.t0_us: int | None = None
+
+    def start(self, t0_ns: int) -> None:
+        self.t0_us = t0_ns // 1000
+
+    def us(self, t_ns: int) -> int:
+        t0 = self.t0_us
+        if t0 is None:
+            return 0
+        t = t_ns // 1000 - t0
+        return t if t > 0 else 0
+
+
 @dataclass(frozen=True, slots=True)
 class TopicDef:
     """One topic: its name and ULog fields ``(type, name)``, ``uint64_t timestamp`` first."""

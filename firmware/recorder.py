@@ -75,7 +75,9 @@ class FlightRecorder:
         # fall behind, so the recorder packs and writes in line every PUMP_EVERY cycles, which
         # also makes the file the same for the same seed. In real time the thread does it.
         self.lockstep = lockstep
-        self.w = AsyncLogWriter(path, fsw.hal.clock.now_ns() // 1000, threaded=not lockstep,
+        # Stamps are flight time (lt.LogClock): the log starts at 0, the flight's zero.
+        self.clock = lt.LogClock()
+        self.w = AsyncLogWriter(path, 0, threaded=not lockstep,
                                 max_batch=1_000_000 if lockstep else 1_000)
         w = self.w
         topics = lt.TOPICS + self._px4_topics(fsw)
@@ -103,7 +105,7 @@ class FlightRecorder:
         self.ids = {topic.name: w.add_logged(topic.name) for topic in topics}
         px4_rate = fsw.cfg.log.px4_rate_hz
         self.px4 = None if px4_rate <= 0 else Px4Log(
-            w, self.ids, fsw, every_cycles(fsw.cfg.loop.rate_hz, px4_rate))
+            w, self.ids, fsw, every_cycles(fsw.cfg.loop.rate_hz, px4_rate), self.clock)
         self.truth_every = truth_every
         self._cycle = 0
         # (frame seq, frame t_ns, result) of each frame finished this cycle
@@ -135,19 +137,29 @@ class FlightRecorder:
         """Every finished frame's displacement, logged with the cycle that finished it."""
         self._flow_cycle.append((fr.seq, fr.t_ns, res))
 
+    def _t0_us(self) -> int | None:
+        """The flight's zero in us (None before the first cycle): the log clock starts with
+        the flight software's own zero, the moment it first has one."""
+        clock = self.clock
+        if clock.t0_us is None and self.fsw.t0_ns is not None:
+            clock.start(self.fsw.t0_ns)
+        return clock.t0_us
+
     # -- per cycle ------------------------------------------------------------------------
     def on_inputs(self, now: int, imu: list[ImuSample], ranges: list[RangeSample],
                   frames: list[Frame]) -> None:
         w, ids, c = self.w, self.ids, self.fsw.exec_stats.cycles
         self._cycle = c
-        ts = now // 1000
+        t0 = self._t0_us() or 0  # set: the flight software set its zero before its inputs
+        ts = now // 1000 - t0
+        # a sample measured before the flight's zero is stamped 0 (lt.LogClock)
         for s in imu:
             w.data(ids[lt.SENSOR_IMU.name],
-                   (s.t_ns // 1000, s.t_ns, s.device_t_ns or 0, s.seq, c, s.accel_mps2,
-                    s.gyro_rps, s.temp_c))
+                   (max(0, s.t_ns // 1000 - t0), s.t_ns, s.device_t_ns or 0, s.seq, c,
+                    s.accel_mps2, s.gyro_rps, s.temp_c))
         for r in ranges:
             w.data(ids[lt.SENSOR_RANGE.name],
-                   (r.t_ns // 1000, r.t_ns, r.seq, c, r.distance_m, r.valid))
+                   (max(0, r.t_ns // 1000 - t0), r.t_ns, r.seq, c, r.distance_m, r.valid))
         px4 = self.px4
         if px4 is not None:
             for r in ranges:
@@ -156,8 +168,8 @@ class FlightRecorder:
                 px4.imu(imu[-1])
         for f in frames:
             w.data(ids[lt.CAMERA_FRAME.name],
-                   (f.t_ns // 1000, f.t_ns, f.t_rx_ns, f.device_t_ns or 0, f.exposure_ns, f.seq,
-                    c, (f.t_rx_ns - f.t_ns) / 1e9))
+                   (max(0, f.t_ns // 1000 - t0), f.t_ns, f.t_rx_ns, f.device_t_ns or 0,
+                    f.exposure_ns, f.seq, c, (f.t_rx_ns - f.t_ns) / 1e9))
         hal = self.fsw.hal
         ih, ch = hal.imu.health(), hal.camera.health()
         ic, cc = ih.clock, ch.clock
@@ -172,7 +184,7 @@ class FlightRecorder:
 
     def on_cycle(self, fsw: FlightSoftware, now: int) -> None:
         w, ids, c = self.w, self.ids, self._cycle
-        ts = now // 1000
+        ts = self.clock.us(now)
         if self.lockstep and c % PUMP_EVERY == 0:
             w.pump()
         px4 = self.px4
@@ -219,7 +231,7 @@ class FlightRecorder:
             w.data(ids[lt.CONTINGENCY_THRESHOLDS.name],
                    (ts, *(checks[n].cfg.threshold for n in CHECKS)))
         if px4 is not None:
-            px4.cycle(now, c)
+            px4.cycle(ts, c)
         truth = fsw.hal.truth
         if truth is not None and c % self.truth_every == 0:
             t = truth.truth()
@@ -228,7 +240,8 @@ class FlightRecorder:
                     math.degrees(t.pitch), math.degrees(t.yaw), t.on_ground))
 
     def on_event(self, ev: Event) -> None:
-        self.w.log_string(LEVELS.get(ev.level, 6), ev.t_ns // 1000, ev.text)
+        self._t0_us()
+        self.w.log_string(LEVELS.get(ev.level, 6), self.clock.us(ev.t_ns), ev.text)
 
     def close(self) -> None:
         self.w.close()

@@ -1,5 +1,5 @@
 """The log schema (firmware.log_topics): topics, fields, the event texts the tools read, the
-parameters' names."""
+parameters' names and the log's clock."""
 
 from __future__ import annotations
 
@@ -127,3 +127,14 @@ def test_the_encoder_refuses_names_outside_the_spec() -> None:
     with pytest.raises(ULogFormatError, match="spec allows"):  # fields: no '/' or '-'
         w.add_format("t", [("uint64_t", "timestamp"), ("float", "a/b")])
     w.add_format("t/u-v", [("uint64_t", "timestamp"), ("float", "a_b")])
+
+
+def test_log_clock_is_flight_time_and_never_negative() -> None:
+    clock = lt.LogClock()
+    assert clock.us(5_000_000_000) == 0  # before the flight's zero exists: 0, as mission time
+    clock.start(1_002_000_999)
+    assert clock.us(1_002_000_999) == 0
+    assert clock.us(55_084_000_000) == 54_082_000
+    # floor of each, then the difference: what the tools computed from old logs' stamps
+    assert clock.us(55_084_000_500) == 55_084_000 - 1_002_000
+    assert clock.us(1_001_000_000) == 0  # measured before the zero: clamped, not wrapped
