@@ -243,6 +243,12 @@ class FlightRecorder:
         self._t0_us()
         self.w.log_string(LEVELS.get(ev.level, 6), self.clock.us(ev.t_ns), ev.text)
 
+    def on_thread_event(self, t_ns: int, text: str, level: int) -> None:
+        """An event from another thread than the cycle's (the stall guard): a logged string
+        at flight time ``t_ns``, through the writer's thread-safe path; not an ``Event`` of
+        the flight software, whose list and callbacks are the cycle's."""
+        self.w.log_string_from_thread(LEVELS.get(level, 6), self.clock.us(t_ns), text)
+
     def close(self) -> None:
         self.w.close()
         st = self.w.stats
