@@ -12,11 +12,12 @@ rather than change them.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from firmware.contingency import CHECK_SOURCES
+from firmware.flight import Mode
 
 # The contingency checks in the order the contingency topic logs them (``tripped`` indexes it).
 CHECKS: tuple[str, ...] = tuple(CHECK_SOURCES)
@@ -320,6 +321,39 @@ def param_value(params: Mapping[str, _V], key: str) -> _V | None:
     if new in params:
         return params[new]
     return params.get(key)
+
+
+# -- enumerations ----------------------------------------------------------------------------
+# Fields that hold a code, described in the log itself (info ``enum/<topic>/<field>``, value
+# ``"0:IDLE,1:ARMED,..."``), generated from the code's own enumerations, so a reader needs no
+# copy of this file to tell what ``vehicle_state.mode == 5`` means.
+ENUM_INFO_PREFIX = "enum"
+
+
+def enum_info_key(topic: TopicDef, field: str) -> str:
+    return f"{ENUM_INFO_PREFIX}/{topic.name}/{topic.field(field)}"
+
+
+def _enum_text(pairs: Iterator[tuple[int, str]]) -> str:
+    return ",".join(f"{code}:{name}" for code, name in pairs)
+
+
+def enumerations() -> dict[str, str]:
+    """Info key -> ``"code:name,..."`` for every coded field of our topics."""
+    return {
+        enum_info_key(VEHICLE_STATE, "mode"): _enum_text((int(m), m.name) for m in Mode),
+        enum_info_key(CONTINGENCY, "tripped"): _enum_text(
+            iter([(-1, "none"), *enumerate(CHECKS)])),
+    }
+
+
+def parse_enum(text: str) -> dict[int, str]:
+    """An enumeration info value read back: code -> name."""
+    out: dict[int, str] = {}
+    for item in text.split(","):
+        code, _, name = item.partition(":")
+        out[int(code)] = name
+    return out
 
 
 # -- info keys ------------------------------------------------------------------------------

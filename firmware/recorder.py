@@ -98,6 +98,8 @@ class FlightRecorder:
         # the whole resolved configuration (and the plan) from these info strings instead.
         w.info(lt.INFO_CONFIG_JSON, json.dumps(dataclasses.asdict(fsw.cfg)))
         w.info(lt.INFO_PLAN_JSON, json.dumps(dataclasses.asdict(fsw.plan)))
+        for key, text in lt.enumerations().items():  # what the coded fields' numbers mean
+            w.info(key, text)
         for k, v in flatten(fsw.cfg).items():
             w.param(k, v)
         w.param(lt.PARAM_MAV_TYPE, MAV_TYPE_QUADROTOR)  # PX4's tools tell the airframe by it

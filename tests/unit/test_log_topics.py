@@ -1,5 +1,5 @@
 """The log schema (firmware.log_topics): topics, fields, the event texts the tools read, the
-parameters' names and the log's clock."""
+parameters' names, the enumerations and the log's clock."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 
 from firmware import log_topics as lt
 from firmware.contingency import CHECK_SOURCES
+from firmware.flight import Mode
 from firmware.ulog_encoder import ULogFormatError, ULogWriter, validate_format
 
 
@@ -127,6 +128,18 @@ def test_the_encoder_refuses_names_outside_the_spec() -> None:
     with pytest.raises(ULogFormatError, match="spec allows"):  # fields: no '/' or '-'
         w.add_format("t", [("uint64_t", "timestamp"), ("float", "a/b")])
     w.add_format("t/u-v", [("uint64_t", "timestamp"), ("float", "a_b")])
+
+
+def test_enumerations_are_the_codes_own_enums() -> None:
+    enums = lt.enumerations()
+    modes = lt.parse_enum(enums["enum/vehicle_state/mode"])
+    assert modes == {int(m): m.name for m in Mode}
+    assert modes[5] == "LAND_NOW"
+    tripped = lt.parse_enum(enums["enum/contingency/tripped"])
+    assert tripped == {-1: "none", **dict(enumerate(CHECK_SOURCES))}
+    for key, text in enums.items():  # info names within the spec too
+        assert re.fullmatch(SPEC_NAME, key), key
+        ULogWriter.pack_info(key, text)
 
 
 def test_log_clock_is_flight_time_and_never_negative() -> None:
