@@ -73,7 +73,8 @@ class FlightRecorder:
         path.parent.mkdir(parents=True, exist_ok=True)
         # A lockstep simulation runs many times faster than real time: a writer thread would
         # fall behind, so the recorder packs and writes in line every PUMP_EVERY cycles, which
-        # also makes the file the same for the same seed. In real time the thread does it.
+        # also puts every message in the same place for the same seed (only the executive's
+        # host timings differ run to run). In real time the thread does it.
         self.lockstep = lockstep
         # Stamps are flight time (lt.LogClock): the log starts at 0, the flight's zero.
         self.clock = lt.LogClock()

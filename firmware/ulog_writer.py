@@ -142,8 +142,8 @@ class AsyncLogWriter:
         self._bytes = 0
         self._dropouts = 0
         # Sync markers go by log time (the records' own stamps), once per sync period: a fast
-        # simulation gets as many as a real-time flight, and a lockstep log's bytes do not
-        # depend on how fast the machine ran.
+        # simulation gets as many as a real-time flight (one a second of its flight), and
+        # where they go in a lockstep log does not depend on how fast the machine ran.
         self._sync_period_us = max(1, sync_period_ns // 1000)
         self._last_sync_us: int | None = None
         self._error_logged = False
