@@ -155,14 +155,17 @@ class FlightRecorder:
         self._cycle = c
         t0 = self._t0_us() or 0  # set: the flight software set its zero before its inputs
         ts = now // 1000 - t0
-        # a sample measured before the flight's zero is stamped 0 (lt.LogClock)
+        # a sample measured before the flight's zero is stamped 0 (lt.LogClock); inline, as
+        # a conditional: a call to max() costs 0.2 us a sample, several times the rest
         for s in imu:
+            t = s.t_ns // 1000 - t0
             w.data(ids[lt.SENSOR_IMU.name],
-                   (max(0, s.t_ns // 1000 - t0), s.t_ns, s.device_t_ns or 0, s.seq, c,
-                    s.accel_mps2, s.gyro_rps, s.temp_c))
+                   (t if t > 0 else 0, s.t_ns, s.device_t_ns or 0, s.seq, c, s.accel_mps2,
+                    s.gyro_rps, s.temp_c))
         for r in ranges:
+            t = r.t_ns // 1000 - t0
             w.data(ids[lt.SENSOR_RANGE.name],
-                   (max(0, r.t_ns // 1000 - t0), r.t_ns, r.seq, c, r.distance_m, r.valid))
+                   (t if t > 0 else 0, r.t_ns, r.seq, c, r.distance_m, r.valid))
         px4 = self.px4
         if px4 is not None:
             for r in ranges:
@@ -170,9 +173,10 @@ class FlightRecorder:
             if imu:
                 px4.imu(imu[-1])
         for f in frames:
+            t = f.t_ns // 1000 - t0
             w.data(ids[lt.CAMERA_FRAME.name],
-                   (max(0, f.t_ns // 1000 - t0), f.t_ns, f.t_rx_ns, f.device_t_ns or 0,
-                    f.exposure_ns, f.seq, c, (f.t_rx_ns - f.t_ns) / 1e9))
+                   (t if t > 0 else 0, f.t_ns, f.t_rx_ns, f.device_t_ns or 0, f.exposure_ns,
+                    f.seq, c, (f.t_rx_ns - f.t_ns) / 1e9))
         hal = self.fsw.hal
         ih, ch = hal.imu.health(), hal.camera.health()
         ic, cc = ih.clock, ch.clock
