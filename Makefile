@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(PY) -m pytest -q --hypothesis-profile=ci
 
-.PHONY: run test fast test-fast fuzz bench bench-rt soak lint clean
+.PHONY: run test fast test-fast fuzz bench bench-rt soak lint flight-review clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,14 @@ bench-rt: $(STAMP)
 	  echo "loop_latency wants cyclictest and stress-ng: sudo apt-get install rt-tests stress-ng"
 	$(PY) benchmarks/loop_latency.py --duration 60
 	$(PY) benchmarks/loop_latency.py --duration 60 --cycle benchmarks.fsw_cycle:one_cycle
+
+# PX4's Flight Review on a flight log: the plots it draws from ours (not part of `make test`).
+# The first run clones github.com/PX4/flight_review at a pinned commit into
+# ~/.cache/flightsw/flight_review and makes a venv there (needs GitHub, then PyPI); then it
+# flies nominal_flight6 and reviews its log. FR_ARGS="--log FILE" reviews a given log.
+FR_ARGS ?=
+flight-review: $(STAMP)
+	$(PY) benchmarks/flight_review_check.py --setup $(FR_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info logs

@@ -97,6 +97,8 @@ class FlightSession:
             if self._log_path is not None:
                 self.recorder = self._open_recorder(self._log_path)
                 cleanup.callback(self.recorder.close)
+                if self.guard is not None:
+                    self.guard.on_event = self._guard_event
             if rt_warning:
                 self.fsw.event(hal.clock.now_ns(), rt_warning, logging.WARNING)
             self.scoring = FlightScoring(cfg, setup.scenario, hal, self.fsw)
@@ -144,6 +146,13 @@ class FlightSession:
                            hang_limit_ns=round(cfg.loop.stall_hang_s * NS_PER_S))
         self.guard = guard
         return warning
+
+    def _guard_event(self, level: int, text: str) -> None:
+        """The stall guard's cut or recovered stall, into the flight log from the guard's
+        thread, stamped with the flight's clock as it reads then (a stuck loop would never
+        log its own cut). In a paced simulation that clock is the world's, which waits for
+        the loop: a stall takes no flight time there."""
+        self.recorder.on_thread_event(self.hal.clock.now_ns(), text, level)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         # Only note it: the cycle acts on it at its next wake-up, in its own thread.

@@ -11,12 +11,48 @@ rather than change them.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from firmware.contingency import CHECK_SOURCES
+from firmware.flight import Mode
 
 # The contingency checks in the order the contingency topic logs them (``tripped`` indexes it).
 CHECKS: tuple[str, ...] = tuple(CHECK_SOURCES)
+
+
+class LogClock:
+    """The log's time: ULog timestamps in microseconds of *flight* time, 0 at the flight's
+    zero (``FlightSoftware.t0_ns``, the first control cycle), so an event at mission time T
+    (what the console, the summary and ``log info`` say) is stamped T * 1e6 in the file and
+    pyulog, PlotJuggler and Flight Review show the same times.
+
+    ``us(t_ns) = t_ns // 1000 - t0_ns // 1000``: exactly what the ground tools computed from
+    the logs before this rule (``timestamp - first cycle's timestamp``), so their numbers
+    stay the same to the microsecond. An instant before the zero is stamped 0: ULog
+    timestamps are unsigned, and a record of start-up (an event before the first cycle, a
+    sample measured before it and drained by it) belongs to the flight's start; the record's
+    own ``*_ns`` fields keep its exact instant on the host's clock, as every ``*_ns`` field
+    in the log does (``cycle_inputs.now_ns`` of the first record is the zero itself).
+    Clamping keeps each topic's stamps non-decreasing. Before ``start`` every stamp is 0,
+    as ``FlightSoftware.mission_time`` is 0.0 before the first cycle."""
+
+    __slots__ = ("t0_us",)
+
+    def __init__(self) -> None:
+        self.t0_us: int | None = None
+
+    def start(self, t0_ns: int) -> None:
+        self.t0_us = t0_ns // 1000
+
+    def us(self, t_ns: int) -> int:
+        t0 = self.t0_us
+        if t0 is None:
+            return 0
+        t = t_ns // 1000 - t0
+        return t if t > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +275,85 @@ def check_fields(field_names: list[str]) -> list[str]:
     return [f for f in field_names
             if f not in ("timestamp", "tripped") and not f.endswith("_fails")
             and not f.startswith("_padding")]
+
+
+# -- parameters ------------------------------------------------------------------------------
+# The resolved configuration as ULog parameters, one per number or flag (strings and tables
+# stay in INFO_CONFIG_JSON, which is also the exact copy: parameters are float32 or int32).
+# The spec allows only ``a-zA-Z0-9_-/`` in a parameter's name, so a config key's ``.`` is a
+# ``/`` and a tuple's element ``[i]`` one more ``/i`` level: ``loop.rate_hz`` ->
+# ``loop/rate_hz``, ``vehicle.inertia_kgm2[0]`` -> ``vehicle/inertia_kgm2/0``. ``/`` rather
+# than ``_`` because our keys are full of ``_``: with ``/`` the name maps back to exactly one
+# key (a number can only be an index: no config field's name starts with a digit), and
+# PlotJuggler and Flight Review list the names as they are, grouped by prefix. Not shortened
+# to PX4's 16 characters: that is PX4's parameter store's limit, not the format's (a key is
+# up to 255 bytes with its type), and 140 abbreviations would be another table to keep right.
+# Logs from before this rule named the parameters by the config key itself
+# (``loop.rate_hz``; a tuple's elements ``vehicle.inertia_kgm2_0``): ``param_value`` reads both.
+PARAM_NAME = re.compile(r"[a-zA-Z0-9_\-/]+")
+PARAM_NAME_MAX = 249  # key_len is one byte and holds "float " too
+_V = TypeVar("_V")
+
+
+def param_name(path: Sequence[str | int]) -> str:
+    """The parameter of a config value: its path of field names and tuple indices."""
+    name = "/".join(str(p) for p in path)
+    if not PARAM_NAME.fullmatch(name) or len(name) > PARAM_NAME_MAX:
+        raise ValueError(f"config key {config_key(name)!r} makes no ULog parameter name")
+    return name
+
+
+def config_key(param: str) -> str:
+    """The config key a parameter holds: ``vehicle/inertia_kgm2/0`` ->
+    ``vehicle.inertia_kgm2[0]``; an old log's dotted name is its key already."""
+    if "/" not in param:
+        return param
+    key = ""
+    for part in param.split("/"):
+        key += f"[{part}]" if part.isdigit() else (f".{part}" if key else part)
+    return key
+
+
+def param_value(params: Mapping[str, _V], key: str) -> _V | None:
+    """The value of config key ``key`` (``loop.rate_hz``) in a log's parameters, under its
+    name in this version's logs or in those from before the spec's character set."""
+    new = key.replace("[", "/").replace("]", "").replace(".", "/")
+    if new in params:
+        return params[new]
+    return params.get(key)
+
+
+# -- enumerations ----------------------------------------------------------------------------
+# Fields that hold a code, described in the log itself (info ``enum/<topic>/<field>``, value
+# ``"0:IDLE,1:ARMED,..."``), generated from the code's own enumerations, so a reader needs no
+# copy of this file to tell what ``vehicle_state.mode == 5`` means.
+ENUM_INFO_PREFIX = "enum"
+
+
+def enum_info_key(topic: TopicDef, field: str) -> str:
+    return f"{ENUM_INFO_PREFIX}/{topic.name}/{topic.field(field)}"
+
+
+def _enum_text(pairs: Iterator[tuple[int, str]]) -> str:
+    return ",".join(f"{code}:{name}" for code, name in pairs)
+
+
+def enumerations() -> dict[str, str]:
+    """Info key -> ``"code:name,..."`` for every coded field of our topics."""
+    return {
+        enum_info_key(VEHICLE_STATE, "mode"): _enum_text((int(m), m.name) for m in Mode),
+        enum_info_key(CONTINGENCY, "tripped"): _enum_text(
+            iter([(-1, "none"), *enumerate(CHECKS)])),
+    }
+
+
+def parse_enum(text: str) -> dict[int, str]:
+    """An enumeration info value read back: code -> name."""
+    out: dict[int, str] = {}
+    for item in text.split(","):
+        code, _, name = item.partition(":")
+        out[int(code)] = name
+    return out
 
 
 # -- info keys ------------------------------------------------------------------------------

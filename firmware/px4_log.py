@@ -6,11 +6,11 @@ the estimates, setpoints and outputs in PX4's names, frames and units, at
 ``[log] px4_rate_hz`` (default 100 Hz), plus ``distance_sensor`` and ``vehicle_optical_flow``
 on every new range sample and vision result.
 
-Frames and units are PX4's and already ours: time in microseconds on the log's clock (the
-host's monotonic clock, as ``timestamp`` everywhere in the log), quaternions Hamilton
-(w, x, y, z) body FRD to NED, positions and velocities NED in metres relative to the take-off
-point, rates in rad/s about body FRD. Our vertical estimate is the altimeter's height above
-the ground below (there is no terrain state), so ``z`` is minus that height and
+Frames and units are PX4's and already ours: time in microseconds on the log's clock (flight
+time, ``firmware.log_topics.LogClock``, as ``timestamp`` everywhere in the log), quaternions
+Hamilton (w, x, y, z) body FRD to NED, positions and velocities NED in metres relative to the
+take-off point, rates in rad/s about body FRD. Our vertical estimate is the altimeter's
+height above the ground below (there is no terrain state), so ``z`` is minus that height and
 ``dist_bottom`` is that height.
 
 Normalisations (PX4 normalises, we fly in newtons):
@@ -63,6 +63,7 @@ from firmware.log_topics import (
     PX4_VEHICLE_STATUS,
     PX4_VEHICLE_THRUST_SETPOINT,
     PX4_VEHICLE_TORQUE_SETPOINT,
+    LogClock,
 )
 from firmware.vision import FlowResult
 from hal.geometry import euler_to_quat, quat_to_matrix
@@ -132,8 +133,9 @@ class Px4Log:
     """Writes the PX4 topics of one flight; the flight recorder calls it."""
 
     def __init__(self, sink: RecordSink, ids: dict[str, int], fsw: FlightSoftware,
-                 every_cycles: int) -> None:
+                 every_cycles: int, clock: LogClock) -> None:
         self.sink = sink
+        self.clock = clock  # host ns -> the log's us (flight time)
         self.ids = ids
         self.fsw = fsw
         self.every = every_cycles
@@ -161,7 +163,7 @@ class Px4Log:
     def range(self, r: RangeSample) -> None:
         valid = r.valid
         self.sink.data(self.ids[PX4_DISTANCE_SENSOR.name], (
-            r.t_ns // 1000,
+            self.clock.us(r.t_ns),
             0,  # device_id: we number no devices
             NAN, NAN,  # min/max_distance: the driver's, unknown here
             r.distance_m,  # nan when invalid, as our HAL delivers it
@@ -184,7 +186,7 @@ class Px4Log:
         # of the body about the axis: the image's columns lie along body +y (about x: +dcol)
         # and its rows along body -x (about y: +drow), as firmware.vision defines them.
         self.sink.data(self.ids[PX4_VEHICLE_OPTICAL_FLOW.name], (
-            ts_us, frame_t_ns // 1000,
+            ts_us, self.clock.us(frame_t_ns),
             0,  # device_id
             (res.dcol / f, res.drow / f),
             NAN3,  # delta_angle: the gyro's over the pair is navigation's, not logged here
@@ -196,16 +198,15 @@ class Px4Log:
             NAN))  # max_ground_distance: unknown
 
     # -- at px4_rate_hz -----------------------------------------------------------------------
-    def cycle(self, now_ns: int, cycle: int) -> None:
-        """The periodic topics, in four groups on four consecutive cycles of each period
-        (all on one when the period is shorter): a cycle carries a quarter of the work,
-        not all of it one cycle in ``every``."""
+    def cycle(self, ts: int, cycle: int) -> None:
+        """The periodic topics of the cycle stamped ``ts`` (us, log time), in four groups on
+        four consecutive cycles of each period (all on one when the period is shorter): a
+        cycle carries a quarter of the work, not all of it one cycle in ``every``."""
         phase = cycle % self.every
         if phase >= GROUPS or (self.every < GROUPS and phase):
             return
-        ts = now_ns // 1000
         nav_t = self.fsw.nav.t_ns
-        ts_sample = nav_t // 1000 if nav_t else ts
+        ts_sample = self.clock.us(nav_t) if nav_t else ts
         every_group = self.every < GROUPS
         if every_group or phase == 0:
             self._estimates(ts, ts_sample)
@@ -301,7 +302,7 @@ class Px4Log:
         fsw = self.fsw
         mode = fsw.mode
         armed = is_armed(mode)
-        mode_us = fsw.mode_t_ns // 1000
+        mode_us = self.clock.us(fsw.mode_t_ns)
         if not armed:
             self._armed_us = self._takeoff_us = 0  # as PX4 clears them on disarming
         elif self._armed_us == 0:
@@ -343,7 +344,7 @@ class Px4Log:
         # timestamp: the sample's own (PX4: the gyro's is the message's); accelerometer
         # and gyro come from the same sample, so the relative stamp is 0
         self.sink.data(self.ids[PX4_SENSOR_COMBINED.name], (
-            s.t_ns // 1000, s.gyro_rps, dt, 0, s.accel_mps2, dt,
+            self.clock.us(s.t_ns), s.gyro_rps, dt, 0, s.accel_mps2, dt,
             0, 0,  # clipping: the driver's full scale is not known here
             0, 0))  # calibration counts: no calibration changes in flight
 
@@ -352,7 +353,7 @@ class Px4Log:
         if truth is None:
             return
         t: TruthState = truth.truth()
-        ts_sample = t.t_ns // 1000
+        ts_sample = self.clock.us(t.t_ns)
         pn, pe, pd = t.position_ned
         vn, ve, vd = t.velocity_ned
         self.sink.data(self.ids[PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH.name], (

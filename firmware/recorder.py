@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -39,24 +40,29 @@ PUMP_EVERY = 25  # 50 ms of flight: a kill loses at most that much
 LEVELS = {logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
 
 
-def flatten(obj: Any, prefix: str = "") -> dict[str, int | float]:
-    """A config dataclass as ULog parameters (numbers and booleans; strings go to info)."""
-    out: dict[str, int | float] = {}
+def config_values(obj: Any, path: tuple[str | int, ...] = ()
+                  ) -> Iterator[tuple[tuple[str | int, ...], int | float]]:
+    """Every number and flag of a config dataclass with its path of field names and tuple
+    indices (strings and tables are in the JSON copy only)."""
     if not is_dataclass(obj):
-        return out
+        return
     for f in fields(obj):
         v = getattr(obj, f.name)
-        key = f"{prefix}{f.name}"
+        here = (*path, f.name)
         if is_dataclass(v):
-            out.update(flatten(v, key + "."))
+            yield from config_values(v, here)
         elif isinstance(v, bool):
-            out[key] = int(v)
+            yield here, int(v)
         elif isinstance(v, int | float):
-            out[key] = v
+            yield here, v
         elif isinstance(v, tuple) and all(isinstance(x, int | float) for x in v):
             for i, x in enumerate(v):
-                out[f"{key}_{i}"] = x
-    return out
+                yield (*here, i), x
+
+
+def flatten(obj: Any) -> dict[str, int | float]:
+    """A config dataclass as ULog parameters, named as ``log_topics.param_name`` says."""
+    return {lt.param_name(path): v for path, v in config_values(obj)}
 
 
 class FlightRecorder:
@@ -67,9 +73,12 @@ class FlightRecorder:
         path.parent.mkdir(parents=True, exist_ok=True)
         # A lockstep simulation runs many times faster than real time: a writer thread would
         # fall behind, so the recorder packs and writes in line every PUMP_EVERY cycles, which
-        # also makes the file the same for the same seed. In real time the thread does it.
+        # also puts every message in the same place for the same seed (only the executive's
+        # host timings differ run to run). In real time the thread does it.
         self.lockstep = lockstep
-        self.w = AsyncLogWriter(path, fsw.hal.clock.now_ns() // 1000, threaded=not lockstep,
+        # Stamps are flight time (lt.LogClock): the log starts at 0, the flight's zero.
+        self.clock = lt.LogClock()
+        self.w = AsyncLogWriter(path, 0, threaded=not lockstep,
                                 max_batch=1_000_000 if lockstep else 1_000)
         w = self.w
         topics = lt.TOPICS + self._px4_topics(fsw)
@@ -90,14 +99,16 @@ class FlightRecorder:
         # the whole resolved configuration (and the plan) from these info strings instead.
         w.info(lt.INFO_CONFIG_JSON, json.dumps(dataclasses.asdict(fsw.cfg)))
         w.info(lt.INFO_PLAN_JSON, json.dumps(dataclasses.asdict(fsw.plan)))
+        for key, text in lt.enumerations().items():  # what the coded fields' numbers mean
+            w.info(key, text)
         for k, v in flatten(fsw.cfg).items():
-            w.param(k[:60], v)
+            w.param(k, v)
         w.param(lt.PARAM_MAV_TYPE, MAV_TYPE_QUADROTOR)  # PX4's tools tell the airframe by it
         w.end_definitions()
         self.ids = {topic.name: w.add_logged(topic.name) for topic in topics}
         px4_rate = fsw.cfg.log.px4_rate_hz
         self.px4 = None if px4_rate <= 0 else Px4Log(
-            w, self.ids, fsw, every_cycles(fsw.cfg.loop.rate_hz, px4_rate))
+            w, self.ids, fsw, every_cycles(fsw.cfg.loop.rate_hz, px4_rate), self.clock)
         self.truth_every = truth_every
         self._cycle = 0
         # (frame seq, frame t_ns, result) of each frame finished this cycle
@@ -129,19 +140,32 @@ class FlightRecorder:
         """Every finished frame's displacement, logged with the cycle that finished it."""
         self._flow_cycle.append((fr.seq, fr.t_ns, res))
 
+    def _t0_us(self) -> int | None:
+        """The flight's zero in us (None before the first cycle): the log clock starts with
+        the flight software's own zero, the moment it first has one."""
+        clock = self.clock
+        if clock.t0_us is None and self.fsw.t0_ns is not None:
+            clock.start(self.fsw.t0_ns)
+        return clock.t0_us
+
     # -- per cycle ------------------------------------------------------------------------
     def on_inputs(self, now: int, imu: list[ImuSample], ranges: list[RangeSample],
                   frames: list[Frame]) -> None:
         w, ids, c = self.w, self.ids, self.fsw.exec_stats.cycles
         self._cycle = c
-        ts = now // 1000
+        t0 = self._t0_us() or 0  # set: the flight software set its zero before its inputs
+        ts = now // 1000 - t0
+        # a sample measured before the flight's zero is stamped 0 (lt.LogClock); inline, as
+        # a conditional: a call to max() costs 0.2 us a sample, several times the rest
         for s in imu:
+            t = s.t_ns // 1000 - t0
             w.data(ids[lt.SENSOR_IMU.name],
-                   (s.t_ns // 1000, s.t_ns, s.device_t_ns or 0, s.seq, c, s.accel_mps2,
+                   (t if t > 0 else 0, s.t_ns, s.device_t_ns or 0, s.seq, c, s.accel_mps2,
                     s.gyro_rps, s.temp_c))
         for r in ranges:
+            t = r.t_ns // 1000 - t0
             w.data(ids[lt.SENSOR_RANGE.name],
-                   (r.t_ns // 1000, r.t_ns, r.seq, c, r.distance_m, r.valid))
+                   (t if t > 0 else 0, r.t_ns, r.seq, c, r.distance_m, r.valid))
         px4 = self.px4
         if px4 is not None:
             for r in ranges:
@@ -149,9 +173,10 @@ class FlightRecorder:
             if imu:
                 px4.imu(imu[-1])
         for f in frames:
+            t = f.t_ns // 1000 - t0
             w.data(ids[lt.CAMERA_FRAME.name],
-                   (f.t_ns // 1000, f.t_ns, f.t_rx_ns, f.device_t_ns or 0, f.exposure_ns, f.seq,
-                    c, (f.t_rx_ns - f.t_ns) / 1e9))
+                   (t if t > 0 else 0, f.t_ns, f.t_rx_ns, f.device_t_ns or 0, f.exposure_ns,
+                    f.seq, c, (f.t_rx_ns - f.t_ns) / 1e9))
         hal = self.fsw.hal
         ih, ch = hal.imu.health(), hal.camera.health()
         ic, cc = ih.clock, ch.clock
@@ -166,7 +191,7 @@ class FlightRecorder:
 
     def on_cycle(self, fsw: FlightSoftware, now: int) -> None:
         w, ids, c = self.w, self.ids, self._cycle
-        ts = now // 1000
+        ts = self.clock.us(now)
         if self.lockstep and c % PUMP_EVERY == 0:
             w.pump()
         px4 = self.px4
@@ -213,7 +238,7 @@ class FlightRecorder:
             w.data(ids[lt.CONTINGENCY_THRESHOLDS.name],
                    (ts, *(checks[n].cfg.threshold for n in CHECKS)))
         if px4 is not None:
-            px4.cycle(now, c)
+            px4.cycle(ts, c)
         truth = fsw.hal.truth
         if truth is not None and c % self.truth_every == 0:
             t = truth.truth()
@@ -222,7 +247,14 @@ class FlightRecorder:
                     math.degrees(t.pitch), math.degrees(t.yaw), t.on_ground))
 
     def on_event(self, ev: Event) -> None:
-        self.w.log_string(LEVELS.get(ev.level, 6), ev.t_ns // 1000, ev.text)
+        self._t0_us()
+        self.w.log_string(LEVELS.get(ev.level, 6), self.clock.us(ev.t_ns), ev.text)
+
+    def on_thread_event(self, t_ns: int, text: str, level: int) -> None:
+        """An event from another thread than the cycle's (the stall guard): a logged string
+        at flight time ``t_ns``, through the writer's thread-safe path; not an ``Event`` of
+        the flight software, whose list and callbacks are the cycle's."""
+        self.w.log_string_from_thread(LEVELS.get(level, 6), self.clock.us(t_ns), text)
 
     def close(self) -> None:
         self.w.close()

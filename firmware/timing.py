@@ -164,6 +164,10 @@ class StallGuard:
     (default the same limit) before cutting; a shorter stall is counted in ``transient_stalls``
     and ``max_transient_ns`` once the loop kicks again.
 
+    ``on_event(level, text)``, if set, hears the cut and each recovered in-flight stall as
+    they happen, from the guard's thread (the flight log takes them as logged strings: a
+    loop that stays stuck never gets to report its own cut).
+
     Limitation: a hang inside a C call that holds the GIL stops this thread too; only
     something outside the process covers that (docs/rig.md, safety notes). Give the guard a
     SCHED_FIFO priority above the loop's when the loop runs SCHED_FIFO on a single CPU, or
@@ -200,6 +204,7 @@ class StallGuard:
         self.name = name
         self.sched_fifo_priority = sched_fifo_priority
         self._cut = cut_outputs
+        self.on_event: Callable[[int, str], None] | None = None  # (logging level, text)
         self._now = now_ns
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -272,7 +277,17 @@ class StallGuard:
             self._cut()
         except Exception:
             log.exception("%s: cut_outputs raised", self.name)
+        self._tell(logging.ERROR, f"{self.name}: {self.reason}; outputs cut")
         return True
+
+    def _tell(self, level: int, text: str) -> None:
+        """``on_event``, which must not take the guard down with it."""
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(level, text)
+        except Exception:
+            log.exception("%s: on_event raised", self.name)
 
     def _note_recovery(self, kick_ns: int) -> None:
         assert self._stall_kick_ns is not None
@@ -280,8 +295,10 @@ class StallGuard:
         self._stall_kick_ns = None
         self.transient_stalls += 1
         self.max_transient_ns = max(self.max_transient_ns, gap)
-        log.warning("%s: control cycle stalled %.1f ms in flight and recovered (cut at %.0f ms)",
-                    self.name, gap / 1e6, self.hang_limit_ns / 1e6)
+        text = (f"{self.name}: control cycle stalled {gap / 1e6:.1f} ms in flight and "
+                f"recovered (cut at {self.hang_limit_ns / 1e6:.0f} ms)")
+        log.warning("%s", text)
+        self._tell(logging.WARNING, text)
 
     def _run(self) -> None:
         if self.sched_fifo_priority > 0:

@@ -14,6 +14,7 @@ control cycle uses ``firmware.ulog_writer.AsyncLogWriter``, which packs with it 
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -80,9 +81,15 @@ def split_type(type_str: str) -> tuple[str, int]:
     return type_str, 0
 
 
-def _check_name(name: str, what: str) -> None:
-    if not name or any(c in name for c in " :;[]\0") or not name.isascii():
-        raise ULogFormatError(f"bad {what} name {name!r}")
+# The spec's character sets: a message, info or parameter name ``a-zA-Z0-9_-/``, a field name
+# ``a-zA-Z0-9_``. Readers split on other characters (``.`` nests a field in pyulog's names).
+_NAME = re.compile(r"[a-zA-Z0-9_\-/]+")
+_FIELD_NAME = re.compile(r"[a-zA-Z0-9_]+")
+
+
+def _check_name(name: str, what: str, pattern: re.Pattern[str] = _NAME) -> None:
+    if not pattern.fullmatch(name):
+        raise ULogFormatError(f"bad {what} name {name!r} (the spec allows {pattern.pattern})")
 
 
 def _message(msg_type: int, payload: bytes) -> bytes:
@@ -167,7 +174,7 @@ def validate_format(name: str, fields: Sequence[tuple[str, str]]) -> None:
         raise ULogFormatError(f"format {name}: first field must be ('uint64_t', 'timestamp')")
     seen: set[str] = set()
     for type_str, fname in fields:
-        _check_name(fname, "field")
+        _check_name(fname, "field", _FIELD_NAME)
         base, _ = split_type(type_str)
         if base not in BASIC_TYPES:
             raise ULogFormatError(f"format {name}: unknown type {type_str!r} of {fname}")

@@ -69,6 +69,7 @@ _TS_DROPOUT_IO = -1  # covers records lost to a failed write
 _TS_DROPOUT_QUEUE = -3  # covers records dropped by the producer on a full queue
 _TS_SYNC = -2
 _DROPOUT_MSG_LEN = 5
+_SIDE_LEN = 256
 
 
 def _open_raw(path: Path) -> WritableFile:
@@ -84,10 +85,13 @@ class AsyncLogWriter:
     ``log_string`` only append to a bounded deque; when it is full the record is dropped and
     counted, and a dropout message covering the gap precedes the next record. The writer
     thread drains, packs and writes every ``flush_period_ns`` (a SIGKILL loses at most about
-    that much) and adds a sync message every ``sync_period_ns``. Write errors (disk full) are
-    counted and logged, never raised; a message cut by a short write is completed first when
-    writes succeed again, so the file stays parseable, and a dropout marks the lost span.
-    Safe for one producer thread plus any thread calling ``stats``.
+    that much) and adds a sync message every ``sync_period_ns`` of log time (the records'
+    stamps, not the wall clock: a fast simulation gets one a second of its flight). Write
+    errors (disk full) are counted and logged, never raised; a message cut by a short write
+    is completed first when writes succeed again, so the file stays parseable, and a dropout
+    marks the lost span.
+    Safe for one producer thread plus any thread calling ``stats``; other threads log strings
+    through ``log_string_from_thread`` only.
     """
 
     def __init__(
@@ -111,6 +115,11 @@ class AsyncLogWriter:
         self._sink = _Sink()
         self._ulog = ULogWriter(self._sink, start_us)
         self._q: collections.deque[tuple[int, Any]] = collections.deque()
+        # Logged strings from threads other than the producer (the stall guard): a deque of
+        # its own, since data()'s bookkeeping is the producer's alone; append and popleft
+        # are atomic. Rare messages: bounded only against a runaway (oldest lost first).
+        self._side: collections.deque[tuple[int, int, str]] = collections.deque(
+            maxlen=_SIDE_LEN)
         self._maxlen = queue_len
         self._flush_period_s = flush_period_ns / 1e9
         self._max_batch = max_batch
@@ -133,8 +142,8 @@ class AsyncLogWriter:
         self._bytes = 0
         self._dropouts = 0
         # Sync markers go by log time (the records' own stamps), once per sync period: a fast
-        # simulation gets as many as a real-time flight, and a lockstep log's bytes do not
-        # depend on how fast the machine ran.
+        # simulation gets as many as a real-time flight (one a second of its flight), and
+        # where they go in a lockstep log does not depend on how fast the machine ran.
         self._sync_period_us = max(1, sync_period_ns // 1000)
         self._last_sync_us: int | None = None
         self._error_logged = False
@@ -210,6 +219,14 @@ class AsyncLogWriter:
         """Queue a logged string (syslog level 0..7). Never blocks or raises."""
         self._defs_done = True  # an 'L' message starts the data section
         self.data(_K_STRING, (timestamp_us, level, text))
+
+    def log_string_from_thread(self, level: int, timestamp_us: int, text: str) -> None:
+        """``log_string`` for any thread but the producer's (written at the next flush, the
+        stamp tells when). Never blocks or raises; after ``close`` it counts as dropped."""
+        if self._closed:
+            self._q_drops += 1  # the producer is done by then: no race on the count
+            return
+        self._side.append((timestamp_us, level, text))
 
     @property
     def stats(self) -> LogStats:
@@ -287,6 +304,11 @@ class AsyncLogWriter:
 
     def _pack_batch(self) -> None:
         q, ulog, pending = self._q, self._ulog, self._pending
+        side = self._side
+        while side and not ulog.in_definitions:  # an 'L' among definitions would end them
+            packed = self._pack_string(side.popleft())
+            if packed[1] is not None:
+                pending.append(packed)
         for _ in range(min(len(q), self._max_batch)):
             kind, arg = q.popleft()
             if kind == _K_GAP:
@@ -305,13 +327,9 @@ class AsyncLogWriter:
                 pending.append((msg, ts))
                 self._sync_after(ts)
             elif kind == _K_STRING:
-                try:
-                    ts, level, text = arg
-                    msg = ulog.pack_log_string(level, ts, str(text))
-                except (ULogFormatError, TypeError, ValueError, struct.error):
-                    self._invalid += 1
-                    continue
-                pending.append((msg, int(ts)))
+                packed = self._pack_string(arg)
+                if packed[1] is not None:
+                    pending.append(packed)
             else:
                 method, args, kwargs = arg
                 try:
@@ -319,6 +337,15 @@ class AsyncLogWriter:
                 except ULogFormatError as exc:  # validated by the caller; should not happen
                     log.error("flight log: %s failed: %s", method, exc)
                 pending.extend((m, None) for m in self._sink.take())
+
+    def _pack_string(self, arg: Any) -> tuple[bytes, int | None]:
+        """A logged string's message and stamp; (b"", None) and counted if it cannot be."""
+        try:
+            ts, level, text = arg
+            return ULogWriter.pack_log_string(level, ts, str(text)), int(ts)
+        except (ULogFormatError, TypeError, ValueError, struct.error):
+            self._invalid += 1
+            return b"", None
 
     def _sync_after(self, ts_us: int) -> None:
         """A sync marker after the record stamped ``ts_us`` if a sync period of log time has

@@ -1,8 +1,11 @@
-"""The flight log: complete (every sample), readable by pyulog, survives SIGKILL, and replays
-to the same LAND_NOW cycle."""
+"""The flight log: complete (every sample), readable by pyulog, survives SIGKILL, replays to
+the same LAND_NOW cycle, and keeps to the ULog spec where PX4's tools read it: parameter
+names, timestamps in flight time, sync markers, real executive timing, enumerations."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import signal
@@ -12,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pyulog
 
@@ -19,6 +23,10 @@ from app.boot import prepare
 from app.session import fly
 from firmware import log_topics as lt
 from firmware.config import load_config
+from firmware.flight import Mode
+from firmware.recorder import flatten
+from ground.logfile import read_log
+from ground.loginfo import log_info_dict
 from ground.replay import replay
 from tests.conftest import ROOT, SCENARIOS
 
@@ -54,7 +62,7 @@ def test_pyulog_reads_every_topic_with_every_sample(flight6_log):
     modes = [e.subject for e in events if e.kind == lt.EVENT_MODE]
     assert modes[-2:] == ["LAND_NOW", "LANDED"]
     assert u.msg_info_dict["scenario"] == "flight6"
-    assert u.initial_parameters["loop.rate_hz"] == 500.0
+    assert u.initial_parameters["loop/rate_hz"] == 500.0
     assert not u.dropouts
 
 
@@ -111,3 +119,77 @@ def test_log_survives_sigkill_mid_flight(tmp_path):
     last = (int(ts[-1]) - int(ts[0])) / 1e6
     # at most 100 ms lost; 50 ms more for the pipe that told us when TAKEOFF happened
     assert expected - 0.15 <= last <= expected + 0.05, (last, expected)
+
+
+# -- spec-clean: what PX4's tools read as they read a PX4 log --------------------------------
+def test_parameters_have_spec_names_that_map_back_to_the_config(flight6_log):
+    path, result = flight6_log
+    u = pyulog.ULog(str(path))
+    cfg = result.fsw.cfg
+    params = dict(u.initial_parameters)
+    assert params.pop(lt.PARAM_MAV_TYPE) == 2
+    expected = flatten(cfg)
+    assert set(params) == set(expected)
+    for name, value in params.items():
+        assert re.fullmatch(r"[a-zA-Z0-9_\-/]+", name), name
+        # float32 in the file: the exact values are the JSON copy's
+        assert value == pytest.approx(expected[name], rel=1e-6), name
+        assert lt.param_value(params, lt.config_key(name)) == value
+    assert lt.param_value(params, "contingency.frame_interval.threshold") == pytest.approx(
+        cfg.contingency.frame_interval.threshold)
+    assert u.msg_info_dict[lt.INFO_CONFIG_JSON] == json.dumps(dataclasses.asdict(cfg))
+
+
+def test_land_now_is_at_the_same_time_in_the_console_the_file_and_log_info(flight6_log):
+    """Log time is mission time: pyulog (and so PlotJuggler and Flight Review) puts LAND_NOW
+    where the console, the summary and `log info` do, to the microsecond."""
+    path, result = flight6_log
+    fsw, s = result.fsw, result.summary
+    t = s.land_now_t_s
+    assert t is not None and 50 < t < 60
+    console = [fsw.mission_time(ev.t_ns) for ev in fsw.events if ev.text.startswith("LAND_NOW")]
+    assert console == [pytest.approx(t, abs=1e-9)]  # the console prints mission_time(ev.t_ns)
+    u = pyulog.ULog(str(path))
+    t_us = round(t * 1e6)
+    assert u.start_timestamp == 0
+    logged = [m.timestamp for m in u.logged_messages if m.message.startswith("LAND_NOW")]
+    assert logged == [t_us]
+    cont = u.get_dataset("contingency").data
+    assert int(cont["timestamp"][np.argmax(cont["tripped"] >= 0)]) == t_us
+    assert log_info_dict(path)["land_now"]["t_s"] == t
+    for d in u.data_list:  # ULog: each subscription's stamps never go back
+        assert (np.diff(d.data["timestamp"].astype(np.int64)) >= 0).all(), d.name
+    first = u.get_dataset("cycle_inputs").data
+    assert int(first["timestamp"][0]) == 0 and int(first["now_ns"][0]) == fsw.t0_ns
+
+
+def test_one_sync_marker_per_second_of_flight(flight6_log):
+    path, result = flight6_log
+    seconds = result.summary.duration_s
+    assert abs(read_log(path).sync_count - seconds) <= 1, seconds
+
+
+def test_executive_timing_is_measured_in_a_lockstep_flight(flight6_log):
+    """The simulated clock stands still while a cycle works; the host's clock does not."""
+    path, result = flight6_log
+    ex = pyulog.ULog(str(path)).get_dataset("executive").data
+    cycle_us, max_us = ex["cycle_us"], ex["max_cycle_us"]
+    # each record holds the cycle before it (the record is written inside its own cycle)
+    assert (cycle_us[1:] > 0).all() and (np.diff(max_us) >= 0).all()
+    assert max_us[-1] == pytest.approx(result.fsw.exec_stats.max_cycle_ns / 1e3, rel=1e-6)
+    assert 10 < np.median(cycle_us) < 20_000
+    assert (ex["wake_latency_us"] == 0).all()  # a simulated clock wakes at the deadline
+    assert int(ex["overruns"][-1]) == result.summary.overruns == 0  # simulated time judges
+
+
+def test_coded_fields_are_described_in_the_log(flight6_log):
+    path, result = flight6_log
+    u = pyulog.ULog(str(path))
+    modes = lt.parse_enum(u.msg_info_dict["enum/vehicle_state/mode"])
+    assert modes == {int(m): m.name for m in Mode}
+    state = u.get_dataset("vehicle_state").data
+    assert modes[int(state["mode"][-1])] == result.fsw.mode.name == "LANDED"
+    tripped = lt.parse_enum(u.msg_info_dict["enum/contingency/tripped"])
+    cont = u.get_dataset("contingency").data
+    assert tripped[int(cont["tripped"][-1])] == result.summary.land_now_reason
+    assert tripped[-1] == "none" and tripped[int(cont["tripped"][0])] == "none"

@@ -202,4 +202,34 @@ def test_plot_without_matplotlib_is_one_line(flight6: tuple[Path, FlightResult],
 def test_first_cycle_is_the_time_origin(flight6: tuple[Path, FlightResult]) -> None:
     path, result = flight6
     d = read_log(path)
-    assert first_cycle_us(d) * 1000 == result.fsw.t0_ns
+    assert first_cycle_us(d) == 0  # log time is flight time (LogClock)
+    first = d.topic("cycle_inputs").data[0]
+    assert int(first["timestamp"]) == 0 and int(first["now_ns"]) == result.fsw.t0_ns
+
+
+def test_an_old_log_on_the_host_clock_with_dotted_parameters_reads_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logs from before flight-time stamps: their clock started at the host's (the simulated
+    clock's 1.0 s), and parameters were named by the dotted config key. The tools count from
+    the first cycle, so they give the same times as on a new log."""
+    from firmware import log_topics as lt
+    from firmware import ulog_encoder
+
+    path = tmp_path / "old.ulg"
+    with path.open("wb") as fh:
+        w = ulog_encoder.ULogWriter(fh, 1_000_000)
+        w.add_format("cycle_inputs", [("uint64_t", "timestamp"), ("uint32_t", "cycle")])
+        monkeypatch.setattr(ulog_encoder, "_check_name", lambda *a, **k: None)  # old names
+        w.param("loop.rate_hz", 500.0)
+        w.end_definitions()
+        ci = w.add_logged("cycle_inputs")
+        for k in range(33_172):
+            w.data(ci, (1_002_000 + 2000 * k, k))
+        for t_us, text in ((1_002_000, "mode IDLE (aligning, learning baselines)"),
+                           (55_084_000, "LAND_NOW: frame_interval (0.4995 > 0.25)"),
+                           (67_344_000, "mode LANDED (touchdown)")):
+            w.log_string(6, t_us, text)
+    info = log_info_dict(path)
+    assert [e["t_s"] for e in info["events"]] == [0.0, 54.082, 66.342]
+    assert info["land_now"]["t_s"] == 54.082 and info["duration_s"] == 66.342
+    assert lt.param_value(read_log(path).params, "loop.rate_hz") == 500.0

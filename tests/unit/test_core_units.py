@@ -50,7 +50,9 @@ def test_executive_counts_overruns_and_slips_without_bursting() -> None:
     st = exe.stats
     assert st.overruns == 1
     assert st.slips == 3
-    assert st.max_cycle_ns == 3_500_000
+    assert st.max_elapsed_ns == 3_500_000  # on the flight's clock: what overruns are judged by
+    # the host's time for the work: measured apart, and this work was a line of Python
+    assert 0 < st.max_cycle_ns < 3_500_000
     # after the long cycle the next wake is on the period grid, not a burst of catch-ups
     gaps = [b - a for a, b in zip(wakes, wakes[1:], strict=False)]
     assert all(g >= 1_000_000 for g in gaps)

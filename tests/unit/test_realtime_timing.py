@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -262,3 +263,34 @@ def test_guard_on_the_ground_cuts_at_the_short_limit() -> None:
     g.kick()
     assert _stall(g, clock, 300_000_000)
     assert 50_000_000 < g.stalled_ns <= 54_000_000 and "25 periods" in g.reason
+
+
+def test_guard_tells_its_cut_and_each_recovered_stall_as_events() -> None:
+    """What the flight log takes as logged strings: the console printed them, the log did not
+    have them (a stuck loop can never log its own cut)."""
+    clock, cuts = FakeTime(), list[int]()
+    g = _flight_guard(clock, cuts)
+    heard: list[tuple[int, str]] = []
+    g.on_event = lambda level, text: heard.append((level, text))
+    g.kick()
+    assert not _stall(g, clock, 300_000_000)
+    g.kick()
+    clock.t += 2_000_000
+    g.check()
+    assert len(heard) == 1 and heard[0][0] == logging.WARNING
+    assert "stalled 30" in heard[0][1] and "recovered" in heard[0][1]
+    assert _stall(g, clock, 2_000_000_000)
+    assert heard[1] == (logging.ERROR, f"stall-guard: {g.reason}; outputs cut")
+
+
+def test_guard_survives_a_raising_event_listener() -> None:
+    clock, cuts = FakeTime(), list[int]()
+    g = _flight_guard(clock, cuts)
+
+    def boom(level: int, text: str) -> None:
+        raise RuntimeError("listener broke")
+
+    g.on_event = boom
+    g.kick()
+    assert _stall(g, clock, 2_000_000_000)
+    assert len(cuts) == 1 and g.tripped

@@ -229,3 +229,33 @@ def test_sync_markers_follow_log_time_not_the_wall_clock(tmp_path: Path) -> None
         files.append(path.read_bytes())
         assert read_log(path).sync_count == 5
     assert files[0] == files[1]
+
+
+def test_strings_from_another_thread_are_logged_while_the_producer_writes(
+        tmp_path: Path) -> None:
+    """The stall guard logs from its own thread while the cycle's thread keeps writing: its
+    strings all arrive, with their own stamps, and no record of the producer is lost."""
+    path = tmp_path / "side.ulg"
+    w, _, tid = make(path, flush_period_ns=1_000_000)
+    stop = threading.Event()
+
+    def guard() -> None:
+        for i in range(50):
+            w.log_string_from_thread(3, 1000 * i, f"guard {i}")
+        stop.set()
+
+    t = threading.Thread(target=guard)
+    t.start()
+    k = 0
+    while not stop.is_set() or k < 2000:
+        w.data(tid, (1000 * k, 0.5 * k, k))
+        k += 1
+    t.join()
+    w.close()
+    w.log_string_from_thread(3, 0, "after close")  # dropped, counted, no exception
+    assert w.stats.records_dropped == 1
+    d = read_log(path)
+    assert [s.text for s in d.strings] == [f"guard {i}" for i in range(50)]
+    assert [s.timestamp_us for s in d.strings] == [1000 * i for i in range(50)]
+    assert all(s.level == 3 for s in d.strings)
+    assert ks_in(path) == list(range(k))
