@@ -374,6 +374,8 @@ INFO_PLANET = "planet"
 INFO_PLAN = "plan"
 INFO_SYS_NAME = "sys_name"
 INFO_VER_SW = "ver_sw"
+# 1: this log ends with EVENT_LOG_CLOSED when closed (older logs never did: not judged)
+INFO_CLOSE_RECORD = "close_record"
 
 
 # -- events: the logged strings the tools read ---------------------------------------------
@@ -381,6 +383,9 @@ EVENT_LAND_NOW = "LAND_NOW"  # "LAND_NOW: <check> (<value> > <threshold>)"
 EVENT_MODE = "mode"  # "mode <MODE>" or "mode <MODE> (<why>)"
 EVENT_CRASH = "CRASH"  # "CRASH: <reason>"
 EVENT_TIME_LIMIT = "flight time limit reached"
+# The recorder's last record: a log without it was not closed (the process was killed, lost
+# power or hung), however whole its last message is.
+EVENT_LOG_CLOSED = "log closed"
 
 
 def land_now_text(check: str, value: float, threshold: float) -> str:
@@ -424,6 +429,8 @@ def parse_event(text: str) -> Event:
         return Event(EVENT_CRASH, rest.strip())
     if text == EVENT_TIME_LIMIT:
         return Event(EVENT_TIME_LIMIT)
+    if text == EVENT_LOG_CLOSED:
+        return Event(EVENT_LOG_CLOSED)
     prefix = EVENT_MODE + " "
     if text.startswith(prefix):
         mode = _word(text[len(prefix):])

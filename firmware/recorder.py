@@ -86,6 +86,7 @@ class FlightRecorder:
             w.add_format(topic.name, topic.format)
         w.info(lt.INFO_SYS_NAME, "flightsw")
         w.info(lt.INFO_VER_SW, __version__)
+        w.info(lt.INFO_CLOSE_RECORD, 1)
         for k, v in info.items():
             w.info(k, v)
         cam = fsw.hal.camera
@@ -257,6 +258,9 @@ class FlightRecorder:
         self.w.log_string_from_thread(LEVELS.get(level, 6), self.clock.us(t_ns), text)
 
     def close(self) -> None:
+        # stamped at the last cycle: the flight's end as the log knows it
+        self.w.log_string(LEVELS[logging.INFO], self.clock.us(self.fsw.hal.clock.now_ns()),
+                          lt.EVENT_LOG_CLOSED)
         self.w.close()
         st = self.w.stats
         if st.records_dropped or st.io_errors:

@@ -170,6 +170,14 @@ def final_mode(d: FlightLog) -> str | None:
         return str(m)
 
 
+def closed(d: FlightLog) -> bool | None:
+    """Whether the flight software closed this log (its last record says so); None for a log
+    from before close records (or another writer), which cannot tell."""
+    if d.info.get(lt.INFO_CLOSE_RECORD) != 1:
+        return None
+    return any(s.text == lt.EVENT_LOG_CLOSED for s in d.strings)
+
+
 def outcome(d: FlightLog, land: LandNow | None, mode: str | None) -> str:
     events = [(s.text, lt.parse_event(s.text)) for s in d.strings]
     crash = next((text for text, ev in events if ev.kind == lt.EVENT_CRASH), None)
@@ -179,6 +187,8 @@ def outcome(d: FlightLog, land: LandNow | None, mode: str | None) -> str:
         end = "landed"
     elif any(ev.kind == lt.EVENT_TIME_LIMIT for _, ev in events):
         end = lt.EVENT_TIME_LIMIT
+    elif closed(d) is False:
+        end = f"log cut short in mode {mode}" if mode else "log cut short"
     else:
         end = f"log ends in mode {mode}" if mode else "log ends"
     if land is None:

@@ -43,6 +43,7 @@ def _summary(d: FlightLog, path: Path) -> dict[str, Any]:
         "dropouts": {"count": len(d.dropouts),
                      "total_ms": int(sum(x.duration_ms for x in d.dropouts))},
         "truncated": d.truncated,
+        "closed": ld.closed(d),
         "bad_messages": d.bad_messages,
         "params": len(d.params),
     }
@@ -78,12 +79,23 @@ def log_info(path: str | Path) -> str:
     else:
         det = f" ({ln['detail']})" if ln["detail"] else ""
         lines.append(f"LAND_NOW   {ln['reason']} at {ln['t_s']:.3f} s{det}")
-    if s["first_fault_t_s"] is not None:
-        lines.append(f"fault      first fault at {s['first_fault_t_s']:.3f} s")
+    fault = s["first_fault_t_s"]
+    if fault is not None and fault > s["duration_s"]:
+        lines.append(f"fault      first fault planned at {fault:.3f} s, after the log's end: "
+                     "not reached in this log")
+    elif fault is not None:
+        lines.append(f"fault      first fault at {fault:.3f} s")
     do = s["dropouts"]
     lines.append(f"dropouts   {do['count']} ({do['total_ms']} ms lost)" if do["count"]
                  else "dropouts   none")
     end = "TRUNCATED: the last message is cut short" if s["truncated"] else "complete"
+    if s["closed"] is False:
+        last = ("TRUNCATED: the last message is cut short" if s["truncated"]
+                else "every message whole")
+        end = (f"NOT CLOSED at {s['duration_s']:.3f} s (the process stopped without closing "
+               f"the log: killed, lost power or hung), {last}")
+    elif s["closed"]:
+        end += ", closed by the flight software"
     if s["bad_messages"]:
         end += f", {s['bad_messages']} undecodable messages"
     lines.append(f"file end   {end}")

@@ -26,7 +26,7 @@ from firmware.config import load_config
 from firmware.flight import Mode
 from firmware.recorder import flatten
 from ground.logfile import read_log
-from ground.loginfo import log_info_dict
+from ground.loginfo import log_info, log_info_dict
 from ground.replay import replay
 from tests.conftest import ROOT, SCENARIOS
 
@@ -119,6 +119,22 @@ def test_log_survives_sigkill_mid_flight(tmp_path):
     last = (int(ts[-1]) - int(ts[0])) / 1e6
     # at most 100 ms lost; 50 ms more for the pipe that told us when TAKEOFF happened
     assert expected - 0.15 <= last <= expected + 0.05, (last, expected)
+    # and the tools say what happened: not closed, where it stops
+    info = log_info_dict(log)
+    assert info["closed"] is False and not info["outcome"].endswith("landed")
+    assert "cut short" in info["outcome"]
+    assert "NOT CLOSED" in log_info(log)
+
+
+def test_a_finished_flight_closes_its_log_and_says_so(flight6_log):
+    path, result = flight6_log
+    u = pyulog.ULog(str(path))
+    last = u.logged_messages[-1]
+    assert last.message == "log closed"
+    assert last.timestamp >= round(result.summary.duration_s * 1e6) - 2000  # the flight's end
+    info = log_info_dict(path)
+    assert info["closed"] is True
+    assert "closed by the flight software" in log_info(path)
 
 
 # -- spec-clean: what PX4's tools read as they read a PX4 log --------------------------------

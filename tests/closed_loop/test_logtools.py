@@ -65,8 +65,8 @@ def test_info_events_and_land_now_match_the_flight(flight6: tuple[Path, FlightRe
     assert s.land_now and s.land_now_reason == "frame_interval"
     info = log_info_dict(path)
     texts = [e["text"] for e in info["events"]]
-    assert texts == [ev.text for ev in result.fsw.events]
-    for e, ev in zip(info["events"], result.fsw.events, strict=True):
+    assert texts == [ev.text for ev in result.fsw.events] + ["log closed"]
+    for e, ev in zip(info["events"][:-1], result.fsw.events, strict=True):
         assert e["t_s"] == pytest.approx(result.fsw.mission_time(ev.t_ns), abs=1e-6)
     ln = info["land_now"]
     assert ln["reason"] == "frame_interval"
@@ -99,7 +99,9 @@ def test_info_on_a_truncated_log(flight6: tuple[Path, FlightResult], tmp_path: P
     assert info["truncated"] is True
     assert info["land_now"] is None
     assert info["final_mode"] == "MISSION"
-    assert info["outcome"] == "no LAND_NOW, log ends in mode MISSION"
+    # cut bytes took the close record with them: the tools say it was cut, not that it ended
+    assert info["outcome"] == "no LAND_NOW, log cut short in mode MISSION"
+    assert info["closed"] is False
     text = log_info(cut)
     assert "LAND_NOW   no LAND_NOW" in text and "TRUNCATED" in text
 
@@ -147,7 +149,7 @@ def test_csv_one_file_per_topic_with_all_rows(flight6: tuple[Path, FlightResult]
 
     header, rows = _read_csv(tmp_path / "csv" / "events.csv")
     assert header == ["timestamp", "t_s", "level", "text"]
-    assert [r[3] for r in rows] == [ev.text for ev in result.fsw.events]
+    assert [r[3] for r in rows] == [ev.text for ev in result.fsw.events] + ["log closed"]
     land = next(r for r in rows if r[3].startswith("LAND_NOW:"))
     assert land[2] == "WARNING"
     assert float(land[1]) == pytest.approx(result.summary.land_now_t_s, abs=1e-6)
