@@ -24,6 +24,7 @@ from ground.plot_series import (
     STEP,
     TRUTH,
     Panel,
+    compact,
 )
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ def draw_panel(ax: Axes, p: Panel, f: Flight, zoom: tuple[float, float] | None =
             style["clip_on"] = False  # a marker at the top of the range stays whole
         elif zoom is not None and tr.role in (STEP, DATA) and _few(tr.t, zoom):
             style.update(marker="o", ms=2.5)
-        ax.plot(tr.t, tr.y, color=tr.color, label=tr.label, zorder=z, **style)
+        t, y = (tr.t, tr.y) if zoom is not None else compact(tr.t, tr.y, repeats=True)
+        ax.plot(t, y, color=tr.color, label=tr.label, zorder=z, **style)
     for h in p.hlines:
         ax.axhline(h.y, color=h.color, lw=1.0, ls="-.", label=h.label, zorder=Z_MARKS)
     ax.margins(y=0.1)

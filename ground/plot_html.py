@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
 F64 = npt.NDArray[np.float64]
-MAX_POINTS = 20_000  # per line; beyond it, each bin's min and max (see the docstring)
+MAX_POINTS = ps.MAX_POINTS
 PANEL_PX, STRIP_PX, TRACK_PX = 190, 60, 480
 MIN_LABELLED = 0.04  # of the flight: a mode span labelled in the strip at full width
 NEEDS = "log plot --html needs Plotly: pip install 'flightsw[html]'"
@@ -144,7 +144,7 @@ def _panel(fig: Figure, layer: Layer, row: int, p: ps.Panel, f: Flight) -> None:
 
     legend = f"legend{row}"
     for tr in p.traces:
-        t, y = (a.astype(np.float32) for a in compact(tr.t, tr.y))
+        t, y = (a.astype(np.float32) for a in ps.compact(tr.t, tr.y))
         fig.add_trace(go.Scattergl(x=t, y=y, name=_esc(tr.label), legend=legend,
                                    **_style(tr)), row=row, col=1)
     lo, hi = (f.modes[0].t0, f.modes[-1].t1) if f.modes else (0.0, f.t_end)
@@ -259,30 +259,6 @@ def _track(fig: Figure, row: int, f: Flight) -> None:
     fig.update_xaxes(title_text="east [m]", row=row, col=1)
     fig.update_yaxes(title_text="north [m]", scaleanchor=f"x{row}", row=row, col=1)
     _place_legend(fig, row, legend)
-
-
-def compact(t: F64, y: F64, max_points: int = MAX_POINTS) -> tuple[F64, F64]:
-    """The line as drawn, in fewer points: a held value's repeats dropped (its first and
-    last kept), then, past ``max_points``, each bin's lowest and highest point (and where
-    each gap of NaNs starts, so gaps stay gaps)."""
-    if len(t) < 3:
-        return t, y
-    same = (y[1:-1] == y[:-2]) & (y[1:-1] == y[2:])
-    keep = np.r_[True, ~same, True]
-    t, y = t[keep], y[keep]
-    if len(t) <= max_points:
-        return t, y
-    finite = np.isfinite(y)
-    bins = max_points // 2
-    span = float(t[-1] - t[0]) or 1.0
-    b = np.minimum(((t - t[0]) / span * bins).astype(np.int64), bins - 1)
-    fin = np.flatnonzero(finite)
-    order = fin[np.lexsort((y[fin], b[fin]))]  # by bin, then value
-    first = np.flatnonzero(np.r_[True, np.diff(b[order]) != 0])
-    last = np.r_[first[1:], len(order)] - 1
-    gaps = np.flatnonzero(~finite & np.r_[True, finite[:-1]])
-    idx = np.unique(np.r_[order[first], order[last], gaps, 0, len(t) - 1])
-    return t[idx], y[idx]
 
 
 def compact_xy(x: F64, y: F64) -> tuple[F64, F64]:

@@ -38,6 +38,9 @@ TRIP_CHECK_COLOR = "#08519c"
 PINNED = 1e-4
 AIRBORNE_NAMES = frozenset(m.name for m in AIRBORNE)
 RATIO_FLOOR = 1e-3  # value/threshold below this is drawn at it (a log axis has no zero)
+# A line longer than this is thinned to each time bin's lowest and highest point: a column
+# of the page is under 1000 pixels wide, and an hour at 500 Hz would take minutes to draw.
+MAX_POINTS = 20_000
 
 
 @dataclass(frozen=True)
@@ -296,6 +299,32 @@ def tripping_check(f: Flight) -> Panel:
               if threshold is not None else f"trip {trip.t_s:.3f} s",
               np.array([trip.t_s]), np.array([trip.value]), POINTS, LAND_NOW_COLOR, "*")
     return p
+
+
+def compact(t: F64, y: F64, max_points: int = MAX_POINTS, repeats: bool = False
+            ) -> tuple[F64, F64]:
+    """The line as drawn, in fewer points: a held value's repeats dropped (its first and
+    last kept) unless ``repeats``, then, past ``max_points``, each bin's lowest and highest
+    point (and where each gap of NaNs starts, so gaps stay gaps)."""
+    if len(t) < 3:
+        return t, y
+    if not repeats:
+        same = (y[1:-1] == y[:-2]) & (y[1:-1] == y[2:])
+        keep = np.r_[True, ~same, True]
+        t, y = t[keep], y[keep]
+    if len(t) <= max_points:
+        return t, y
+    finite = np.isfinite(y)
+    bins = max_points // 2
+    span = float(t[-1] - t[0]) or 1.0
+    b = np.minimum(((t - t[0]) / span * bins).astype(np.int64), bins - 1)
+    fin = np.flatnonzero(finite)
+    order = fin[np.lexsort((y[fin], b[fin]))]  # by bin, then value
+    first = np.flatnonzero(np.r_[True, np.diff(b[order]) != 0])
+    last = np.r_[first[1:], len(order)] - 1
+    gaps = np.flatnonzero(~finite & np.r_[True, finite[:-1]])
+    idx = np.unique(np.r_[order[first], order[last], gaps, 0, len(t) - 1])
+    return t[idx], y[idx]
 
 
 # -- the event, zoomed ---------------------------------------------------------------------
