@@ -78,7 +78,6 @@ class Trip:
     threshold: float | None
     value: float | None  # the check's logged value at the trip
     over_s: float | None  # where the run of values over the threshold that tripped began
-    unit: str
 
 
 @dataclass
@@ -172,10 +171,9 @@ def trip_of(f: Flight) -> Trip | None:
     if land is None:
         return None
     th = f.thresholds.get(land.reason)
-    unit = CHECK_UNITS.get(land.reason, "")
     ct = f.checks
     if ct.topic is None or ld.column(ct.topic, land.reason) is None or not len(ct.t):
-        return Trip(land.reason, land.t_s, th, None, None, unit)
+        return Trip(land.reason, land.t_s, th, None, None)
     v = ct.col(land.reason)
     # the record of the trip's cycle (its stamp is LAND_NOW's), else the last one before it
     i = max(0, int(np.searchsorted(ct.t, land.t_s + 1e-7)) - 1)
@@ -184,7 +182,7 @@ def trip_of(f: Flight) -> Trip | None:
     if th is not None and value is not None and value > th:
         below = np.flatnonzero(~(v[: i + 1] > th))
         over_s = float(ct.t[below[-1] + 1]) if below.size else float(ct.t[0])
-    return Trip(land.reason, land.t_s, th, value, over_s, unit)
+    return Trip(land.reason, land.t_s, th, value, over_s)
 
 
 def worst_check(f: Flight) -> tuple[str, float, float] | None:

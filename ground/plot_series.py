@@ -18,6 +18,7 @@ import numpy.typing as npt
 from firmware.flight import AIRBORNE
 from ground import logdata as ld
 from ground.plot_flight import (
+    CHECK_UNITS,
     LAND_NOW_COLOR,
     PALETTE,
     PLOT_CHECKS,
@@ -278,13 +279,14 @@ def tripping_check(f: Flight) -> Panel:
         worst = worst_check(f)
         name = worst[0] if worst is not None else ""
         threshold = f.thresholds.get(name)
-    p = Panel("trip", "tripping check", empty="no check tripped, none came near its threshold")
+    p = Panel("trip", "tripping check [none]",
+              empty="no check tripped, none came near its threshold")
     ct = f.checks
     if not name or ct.topic is None or ld.column(ct.topic, name) is None:
         if trip is not None:
             p.empty = f"no values of the tripping check {trip.check} in this log"
         return p
-    unit = trip.unit if trip is not None else ""
+    unit = CHECK_UNITS.get(name, "")
     p.ylabel = f"{name} [{unit}]" if unit else name
     p.add(name if trip is not None else f"{name} (closest to its threshold; no trip)",
           ct.t, ct.col(name), STEP, TRIP_CHECK_COLOR)

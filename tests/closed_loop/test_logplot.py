@@ -351,6 +351,22 @@ def test_a_panel_without_its_data_says_so(flight: tuple[Path, FlightResult]) -> 
     assert "no motor outputs in this log" in [t.get_text() for t in ax.texts]
 
 
+def test_without_land_now_the_check_that_came_closest_is_shown(
+        flight: tuple[Path, FlightResult], logged: Logged) -> None:
+    """As a flight with the watchdog disabled logs it: no LAND_NOW event, nothing latched."""
+    d = read_log(flight[0])
+    d.strings = [s for s in d.strings if "LAND_NOW" not in s.text]
+    ct = d.topics[(lt.CONTINGENCY.name, 0)]
+    ct.data["tripped"] = -1
+    fig = figure(Flight.of(d))
+    check, _ = logged.land_now()
+    ax = next(a for label, a in time_panels(fig).items() if label.startswith(f"{check} ["))
+    got = lines(ax)
+    assert_line(got[f"{check} (closest to its threshold; no trip)"], logged.t("contingency"),
+                logged.data("contingency")[check])
+    assert not any(label.startswith("trip ") for label in got)
+
+
 # -- the command line and the page -------------------------------------------------------------
 @dataclass
 class Run:
