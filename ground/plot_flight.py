@@ -8,6 +8,7 @@ Nothing here draws: ``ground.plot_series`` turns this into panels, ``ground.logp
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,6 +19,8 @@ from firmware.checks import CHECKS
 from firmware.flight import Mode
 from ground import logdata as ld
 from ground.logfile import FlightLog
+
+log = logging.getLogger(__name__)
 
 # Timestamp checks drawn against their thresholds (value / threshold, one log-scale panel).
 PLOT_CHECKS = tuple(lt.CONTINGENCY.field(c) for c in (
@@ -37,6 +40,7 @@ MODE_COLORS: dict[str, str] = {
     Mode.MISSION.name: "#a1d99b", Mode.LAND.name: "#fdd49e", Mode.LAND_NOW.name: "#fb6a4a",
     Mode.LANDED.name: "#d9d9d9"}
 OTHER_MODE_COLOR = "#f0f0f0"  # a mode this version does not know
+MAX_MODE_SPANS = 200  # a flight has a handful
 
 
 class Series:
@@ -141,7 +145,16 @@ def _mode_name(value: int) -> str:
 
 def mode_spans(f: Flight) -> list[ModeSpan]:
     """Each stretch of one flight mode: from the mode logged every cycle, else (a log from
-    another writer) from the mode-change events."""
+    another writer) from the mode-change events. A damaged log's mode may change every
+    cycle: only the first ``MAX_MODE_SPANS`` are drawn (each is a band on every panel)."""
+    spans = _mode_spans(f)
+    if len(spans) > MAX_MODE_SPANS:
+        log.warning("%d mode changes (a damaged log?): the first %d shown", len(spans),
+                    MAX_MODE_SPANS)
+    return spans[:MAX_MODE_SPANS]
+
+
+def _mode_spans(f: Flight) -> list[ModeSpan]:
     st = f.state
     if st.has("mode") and len(st.t):
         mode = st.col("mode").astype(np.int64)
