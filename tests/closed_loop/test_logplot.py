@@ -4,7 +4,8 @@ The flight: take off to 3 m, fly toward a waypoint 9 m away, and 12 s in lose a 
 stamp every later one a frame period early (flight 6's fault): LAND_NOW by frame_interval,
 a braking manoeuvre that pins motors at 0 and 1, touchdown. What each panel must show is read
 from the log with pyulog, independently of the ground tools under test, and from the flight
-itself (its zero is the console's).
+itself (its zero is the console's: the tests hold on a log stamped in flight time and on one
+stamped on the host's clock).
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def flight(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FlightResult
 
 @pytest.fixture(scope="module")
 def logged(flight: tuple[Path, FlightResult]) -> Logged:
-    return Logged(ULog(str(flight[0])), flight[1].fsw.t0_ns // 1000)
+    """Times from the flight's zero: the log stamp of the cycle the flight software took as
+    its zero (0 on a log whose clock is flight time, the host's time on an older one)."""
+    u = ULog(str(flight[0]))
+    ci = u.get_dataset("cycle_inputs").data
+    assert int(ci["now_ns"][0]) == flight[1].fsw.t0_ns
+    return Logged(u, int(ci["timestamp"][0]))
 
 
 @pytest.fixture(scope="module")
