@@ -13,7 +13,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,plot,cluster]'
+	$(PY) -m pip install --quiet -e '.[test,plot,html,cluster]'
 	touch $(STAMP)
 
 run: $(STAMP)

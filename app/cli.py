@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # the flight's modules load only for the subcommand that need
 
 SEED_LIMIT = 2**32  # a seed is 32 bits, as numpy's legacy seeding and most tools take it
 MAX_SECONDS = 3600.0
+# ``log plot --html`` without a path: the page goes beside the PNG
+_SAME_AS_PNG = Path("<the PNG's path with .html>")
 
 
 def _seed(text: str) -> int:
@@ -100,6 +102,9 @@ def _parser() -> argparse.ArgumentParser:
     lp = lsub.add_parser("plot", help="an anomaly-report figure (needs matplotlib)")
     lp.add_argument("file", type=Path)
     lp.add_argument("-o", "--out", type=Path, required=True, help="output PNG")
+    lp.add_argument("--html", type=Path, nargs="?", const=_SAME_AS_PNG, metavar="PAGE",
+                    help="also an interactive page to zoom in (needs Plotly); default: the "
+                    "PNG's path with .html")
     cal = sub.add_parser("calibrate", help="calibrations from a flight log")
     csub = cal.add_subparsers(dest="calibrate_command", required=True)
     ci = csub.add_parser("camera-imu", help="the camera-IMU time offset, from image motion "
@@ -205,7 +210,13 @@ def _log(args: argparse.Namespace) -> int:
             paths = log_csv(args.file, args.out)
             print(f"wrote {len(paths)} files to {args.out}")
         else:
-            print(f"wrote {log_plot(args.file, args.out)}")
+            page = args.out.with_suffix(".html") if args.html is _SAME_AS_PNG else args.html
+            if page is not None and page.resolve() == args.out.resolve():
+                raise ConfigError(f"{page}: the page would overwrite the PNG; name it "
+                                  "(--html PAGE)")
+            print(f"wrote {log_plot(args.file, args.out, page)}")
+            if page is not None:
+                print(f"wrote {page}")
     except LogToolError as exc:
         raise ConfigError(str(exc)) from None
     return 0

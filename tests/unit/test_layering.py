@@ -22,8 +22,9 @@ FORBIDDEN = {
     "ground": {"sim_hal", "app", "smbus2", "serial"},
 }
 # Optional extras a module may only import where it is used (inside a function), so that the
-# package imports without them: plots need matplotlib, nothing else does.
-OPTIONAL_AT_USE = {"matplotlib"}
+# package imports without them: plots need matplotlib, the interactive page Plotly, nothing
+# else does.
+OPTIONAL_AT_USE = {"matplotlib", "plotly"}
 
 
 def _modules() -> dict[str, Path]:
