@@ -109,6 +109,9 @@ class Flight:
     thrust_sp: Series
     modes: list[ModeSpan] = field(default_factory=list)
     touchdown_s: float | None = None
+    # the scenario's first fault when it was planned after the log's end (a log cut short):
+    # not drawn as a fault, which never happened in this log
+    fault_unreached_s: float | None = None
     trip: Trip | None = None
 
     @classmethod
@@ -116,7 +119,9 @@ class Flight:
         t0 = ld.first_cycle_us(d)
         land = ld.land_now(d, t0)
         t_end = (ld.last_us(d) - t0) / 1e6
-        f = cls(d, t0, land, ld.first_fault_s(d), t_end,
+        planned = ld.first_fault_s(d)
+        reached = planned if planned is not None and planned <= t_end else None
+        f = cls(d, t0, land, reached, t_end,
                 ld.thresholds(d), ld.outcome(d, land, ld.final_mode(d)),
                 Series(d, lt.VEHICLE_STATE, t0), Series(d, lt.TRUTH, t0),
                 Series(d, lt.SETPOINT, t0), Series(d, lt.SENSOR_RANGE, t0),
@@ -126,6 +131,7 @@ class Flight:
                 Series(d, lt.PX4_VEHICLE_RATES_SETPOINT, t0),
                 Series(d, lt.PX4_VEHICLE_LOCAL_POSITION_SETPOINT, t0),
                 Series(d, lt.PX4_VEHICLE_THRUST_SETPOINT, t0))
+        f.fault_unreached_s = planned if reached is None else None
         f.modes = mode_spans(f)
         f.touchdown_s = touchdown_s(f)
         f.trip = trip_of(f)

@@ -182,6 +182,9 @@ def text_panel(ax: Axes, f: Flight) -> None:
             lines.append(f"  ({land.detail})")
     else:
         lines.append("no LAND_NOW")
+    if f.fault_unreached_s is not None:
+        lines.append(f"first fault planned at {f.fault_unreached_s:.3f} s:")
+        lines.append("  after the log's end, not reached")
     if fault_s is not None:
         lines.append(f"first fault at {fault_s:.3f} s")
         if land is not None:

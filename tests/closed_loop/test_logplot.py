@@ -440,3 +440,26 @@ def test_bad_input_is_one_line_naming_the_file(what: str, html: bool, tmp_path: 
     assert r.err.startswith(f"flightsw: {path}: ")
     assert ("file not found" if what == "missing" else "not a ULog file") in r.err
     assert not (tmp_path / "out.png").exists()
+
+
+def test_a_log_cut_before_its_fault_draws_no_fault(flight: tuple[Path, FlightResult],
+                                                    tmp_path: Path) -> None:
+    """A log killed before the scenario's fault began: the fault never happened in it, so no
+    panel zooms on it or marks it; the text says it was planned and not reached."""
+    import struct
+
+    data = flight[0].read_bytes()
+    fault_s = flight[1].summary.first_fault_t_s
+    assert fault_s is not None
+    pos = 16  # cut at a message boundary well before the fault (a kill between two records)
+    while pos < len(data) // 8:
+        pos += 3 + struct.unpack_from("<H", data, pos)[0]
+    cut = tmp_path / "cut.ulg"
+    cut.write_bytes(data[:pos])
+    f = Flight.of(read_log(cut))
+    assert f.t_end < fault_s
+    assert f.fault_s is None and f.fault_unreached_s == pytest.approx(fault_s)
+    fig = figure(f, "cut.ulg")
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("not reached" in t for t in texts)
+    assert not any(line.get_label() == "first fault" for ax in fig.axes for line in ax.lines)
