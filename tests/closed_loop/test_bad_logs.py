@@ -11,8 +11,6 @@ reader under test.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import os
 import struct
@@ -26,7 +24,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from app.cli import _parser, main
+from app.cli import _parser
+from tests.cli_run import Run, run
 from tests.conftest import ROOT, SCENARIOS
 
 NOMINAL = SCENARIOS / "nominal_hover.toml"
@@ -168,21 +167,6 @@ def field_offset(buf: bytes, topic: str, field: str) -> int:
 
 
 # -- running the command line --------------------------------------------------------------
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-def run(*argv: str | Path) -> Run:
-    """``flightsw`` in process; any exception other than SystemExit escapes to the test."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return Run(code, out.getvalue(), err.getvalue().strip())
-
-
 def assert_refused(r: Run, path: Path, needle: str = "") -> None:
     """Exit 2 and exactly one line, naming the file and (``needle``) the problem."""
     assert r.code == 2, r

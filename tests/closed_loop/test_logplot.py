@@ -10,8 +10,6 @@ stamped on the host's clock).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import itertools
 import re
 import sys
@@ -25,11 +23,11 @@ import pytest
 from pyulog import ULog
 
 from app.boot import prepare
-from app.cli import main
 from app.session import FlightResult, fly
 from firmware import log_topics as lt
 from ground.logfile import read_log
 from ground.plot_flight import Flight
+from tests.cli_run import run
 from tests.conftest import CONFIG
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -374,20 +372,6 @@ def test_without_land_now_the_check_that_came_closest_is_shown(
 
 
 # -- the command line and the page -------------------------------------------------------------
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-
-def run(*argv: str | Path) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return Run(code, out.getvalue(), err.getvalue().strip())
-
-
 def test_html_page_holds_the_data(flight: tuple[Path, FlightResult], logged: Logged,
                                   tmp_path: Path) -> None:
     pytest.importorskip("plotly")
