@@ -28,7 +28,9 @@ from firmware.recorder import flatten
 from ground.logfile import read_log
 from ground.loginfo import log_info, log_info_dict
 from ground.replay import replay
+from ground.ulog_lint import walk
 from tests.conftest import ROOT, SCENARIOS
+from tests.pyulog_tools import pyulog_tool_problems
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +211,22 @@ def test_coded_fields_are_described_in_the_log(flight6_log):
     cont = u.get_dataset("contingency").data
     assert tripped[int(cont["tripped"][-1])] == result.summary.land_now_reason
     assert tripped[-1] == "none" and tripped[int(cont["tripped"][0])] == "none"
+
+
+def test_pyulogs_tools_run_clean_on_whole_killed_and_cut_logs(flight6_log, tmp_path):
+    """ulog_info, ulog_params, ulog_messages and ulog2csv, as a PX4 engineer runs them, on the
+    flight's log, on one killed between two messages and on one cut inside a message."""
+    data = flight6_log[0].read_bytes()
+    pos = 16
+    while pos < len(data) // 3:  # a message boundary a third of the way in
+        pos += 3 + int.from_bytes(data[pos:pos + 2], "little")
+    killed, cut = tmp_path / "killed.ulg", tmp_path / "cut.ulg"
+    killed.write_bytes(data[:pos])
+    cut.write_bytes(data[:pos + 7])
+    for i, log in enumerate((flight6_log[0], killed, cut)):
+        assert pyulog_tool_problems(log, tmp_path / f"csv{i}") == [], log.name
+    # the byte-level walk agrees: whole messages, the known types, one sync marker a second
+    framing = walk(data)
+    assert framing.bad_messages == 0 and not framing.truncated
+    assert abs(framing.sync_count - flight6_log[1].summary.duration_s) <= 2
+    assert walk(cut.read_bytes()).truncated and not walk(killed.read_bytes()).truncated

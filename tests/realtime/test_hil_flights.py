@@ -9,6 +9,7 @@ the host starved it. Where the landing is concerned nothing is skipped.
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from app.boot import prepare
 from app.session import fly
 from firmware.contingency import TIMESTAMP_CHECKS
 from tests.conftest import CONFIG, SCENARIOS
+from tests.pyulog_tools import pyulog_tool_problems
 
 pytestmark = pytest.mark.realtime  # run serially, as on the bench (Makefile)
 
@@ -35,13 +37,21 @@ def flight(backend: str, scenario: str) -> dict[str, Any]:
         # The preflight's rate gate is for a vehicle; a test on a shared host judges the
         # loop's timing from the flight's own statistics instead (loaded() below).
         setup.skip_preflight = True
-        res = fly(setup)
+        log = Path(tempfile.mkdtemp(prefix="hil_log_")) / f"{backend}_{scenario}.ulg"
+        res = fly(setup, log_path=log)
         s = res.summary.as_dict()
+        s["log"] = log
         assert res.hal.truth is not None
         s["final_ned"] = res.hal.truth.truth().position_ned
         s["land_now_ned"] = res.fsw.land_now_pos
         _cache[key] = s
     return _cache[key]
+
+
+def test_hil_log_reads_clean_in_pyulogs_tools(tmp_path: Path) -> None:
+    """The hil backend's log (real drivers, real time) as PX4's tools read it."""
+    s = flight("hil", "nominal_hover")
+    assert pyulog_tool_problems(s["log"], tmp_path / "csv") == []
 
 
 def loaded(s: dict[str, Any]) -> bool:
