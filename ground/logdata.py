@@ -196,6 +196,15 @@ def outcome(d: FlightLog, land: LandNow | None, mode: str | None) -> str:
     return f"LAND_NOW ({land.reason}) at {land.t_s:.2f} s, {end}"
 
 
+def fault_after_end_s(d: FlightLog) -> float | None:
+    """The scenario's first fault when it was planned after the log's last record (a log cut
+    short): it never happened in this log. None otherwise."""
+    planned = first_fault_s(d)
+    if planned is None or planned <= (last_us(d) - first_cycle_us(d)) / 1e6:
+        return None
+    return planned
+
+
 def first_fault_s(d: FlightLog) -> float | None:
     """The scenario's first fault time; the recorder writes -1 for a flight without one."""
     v = d.info.get(lt.INFO_FIRST_FAULT_T_S)

@@ -119,9 +119,8 @@ class Flight:
         t0 = ld.first_cycle_us(d)
         land = ld.land_now(d, t0)
         t_end = (ld.last_us(d) - t0) / 1e6
-        planned = ld.first_fault_s(d)
-        reached = planned if planned is not None and planned <= t_end else None
-        f = cls(d, t0, land, reached, t_end,
+        unreached = ld.fault_after_end_s(d)
+        f = cls(d, t0, land, None if unreached is not None else ld.first_fault_s(d), t_end,
                 ld.thresholds(d), ld.outcome(d, land, ld.final_mode(d)),
                 Series(d, lt.VEHICLE_STATE, t0), Series(d, lt.TRUTH, t0),
                 Series(d, lt.SETPOINT, t0), Series(d, lt.SENSOR_RANGE, t0),
@@ -131,7 +130,7 @@ class Flight:
                 Series(d, lt.PX4_VEHICLE_RATES_SETPOINT, t0),
                 Series(d, lt.PX4_VEHICLE_LOCAL_POSITION_SETPOINT, t0),
                 Series(d, lt.PX4_VEHICLE_THRUST_SETPOINT, t0))
-        f.fault_unreached_s = planned if reached is None else None
+        f.fault_unreached_s = unreached
         f.modes = mode_spans(f)
         f.touchdown_s = touchdown_s(f)
         f.trip = trip_of(f)

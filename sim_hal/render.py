@@ -222,19 +222,18 @@ def sample_pixel(texture: GroundTexture, level: int, north: F32, east: F32) -> F
     same code serves the flat plane and the height field. Overwrites ``north`` and ``east``."""
     dn_row, dn_col = _step(north, 0), _step(north, 1)
     de_row, de_col = _step(east, 0), _step(east, 1)
-    total: F32 | None = None
-    for s_row in (-0.25, 0.25):
-        for s_col in (-0.25, 0.25):
-            n = north + s_row * dn_row
-            n += s_col * dn_col
-            e = east + s_row * de_row
-            e += s_col * de_col
-            v = sample_level(texture, level, n, e)
-            if total is None:
-                total = v
-            else:
-                total += v
-    assert total is not None
+
+    def subpixel(s_row: float, s_col: float) -> F32:
+        n = north + s_row * dn_row
+        n += s_col * dn_col
+        e = east + s_row * de_row
+        e += s_col * de_col
+        return sample_level(texture, level, n, e)
+
+    total = subpixel(-0.25, -0.25)
+    total += subpixel(-0.25, 0.25)
+    total += subpixel(0.25, -0.25)
+    total += subpixel(0.25, 0.25)
     total *= 0.25
     return total
 
