@@ -22,8 +22,13 @@ clone needs GitHub (``--repo`` takes another URL or a local clone instead); pip 
 package index. Flight Review's plot code then runs in that venv as a subprocess
 (``flight_review_plots.py``, as its server's ``main.py`` calls ``generate_plots`` for a log).
 
-Exit 0 with the figures; 2 with one line saying why when Flight Review is not set up, cannot be
-set up, or fails on the log; 1 when a flight could not be flown.
+Exit 0 with the figures when the review is clean: at least ``MIN_PLOTS`` plots drawn with data,
+none drawn empty, and no error printed by Flight Review's plot code (its ``Error in ... plot``
+lines, which it prints and carries on after). Exit 1 when it is not (the JSON line's
+``problems`` say why) or a flight could not be flown; 2 with one line saying why when Flight
+Review is not set up, cannot be set up, or fails on the log. Flight Review also downloads
+PX4's airframe list to name the airframe; offline that prints ``Download error``, which is
+reported but is not a problem with the log.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ CONSTRAINTS = (
     "tzdata==2026.6", "xyzservices==2026.9.1",
 )
 DEFAULT_SCENARIO = ROOT / "config" / "scenarios" / "nominal_flight6.toml"
+MIN_PLOTS = 15  # the least a PX4 engineer should get from one of our logs (issue 13)
 RUNNER = HERE / "flight_review_plots.py"
 RESULT_PREFIX = "FLIGHTSW-RESULT "  # flight_review_plots.RESULT_PREFIX (another venv's file)
 RUN_TIMEOUT_S = 900
@@ -197,11 +203,24 @@ def report(result: dict[str, Any], said: list[str], log: Path) -> dict[str, Any]
             print("    " + "  ".join(row))
     for line in said:
         print(f"  Flight Review said: {line}")
+    found = problems(len(drawn), empty, said)
+    for line in found:
+        print(f"  PROBLEM: {line}")
+    print("  review clean" if not found else f"  {len(found)} problem(s)")
     return {"bench": "flight_review", "plots": len(drawn), "empty": empty,
             "titles": [p["title"] for p in drawn],
             "tables": {t["title"]: t["rows"] for t in result["tables"]},
-            "flight_review_said": said, "log": str(log),
+            "flight_review_said": said, "problems": found, "log": str(log),
             "flight_review_commit": FLIGHT_REVIEW_COMMIT}
+
+
+def problems(plots: int, empty: list[str], said: list[str]) -> list[str]:
+    """What is wrong with a review: too few plots, empty ones, errors in the plot code."""
+    found = [f"only {plots} plots drawn with data (want {MIN_PLOTS})"] if plots < MIN_PLOTS else []
+    found += [f"plot drawn empty: {title}" for title in empty]
+    found += [f"Flight Review printed: {line}" for line in said
+              if not line.startswith("Download error")]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,7 +257,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"flight_review_check: no log {log}", file=sys.stderr)
                 return 2
             result, said = review(args.cache, log)
-            print(json.dumps(report(result, said, log)))
+            out = report(result, said, log)
+            print(json.dumps(out))
+            if out["problems"]:
+                return 1
     except SetupError as exc:
         print(f"flight_review_check: {exc}", file=sys.stderr)
         return 2

@@ -249,6 +249,24 @@ PX4_VEHICLE_OPTICAL_FLOW = _px4(
     ("uint32_t", "integration_timespan_us"), ("uint8_t", "quality"),
     ("float", "max_flow_rate"), ("float", "min_ground_distance"),
     ("float", "max_ground_distance"))
+PX4_ESTIMATOR_STATUS = _px4(
+    "estimator_status", ("uint64_t", "timestamp_sample"), (_F3, "output_tracking_error"),
+    ("uint16_t", "gps_check_fail_flags"), ("uint64_t", "control_mode_flags"),
+    ("uint32_t", "filter_fault_flags"), ("float", "pos_horiz_accuracy"),
+    ("float", "pos_vert_accuracy"), ("float", "hdg_test_ratio"), ("float", "vel_test_ratio"),
+    ("float", "pos_test_ratio"), ("float", "hgt_test_ratio"), ("float", "tas_test_ratio"),
+    ("float", "hagl_test_ratio"), ("float", "beta_test_ratio"),
+    ("uint16_t", "solution_status_flags"), ("uint8_t", "reset_count_vel_ne"),
+    ("uint8_t", "reset_count_vel_d"), ("uint8_t", "reset_count_pos_ne"),
+    ("uint8_t", "reset_count_pod_d"), ("uint8_t", "reset_count_quat"), ("float", "time_slip"),
+    ("bool", "pre_flt_fail_innov_heading"), ("bool", "pre_flt_fail_innov_height"),
+    ("bool", "pre_flt_fail_innov_pos_horiz"), ("bool", "pre_flt_fail_innov_vel_horiz"),
+    ("bool", "pre_flt_fail_innov_vel_vert"), ("bool", "pre_flt_fail_mag_field_disturbed"),
+    ("uint32_t", "accel_device_id"), ("uint32_t", "gyro_device_id"),
+    ("uint32_t", "baro_device_id"), ("uint32_t", "mag_device_id"),
+    ("uint8_t", "health_flags"), ("uint8_t", "timeout_flags"),
+    ("float", "mag_inclination_deg"), ("float", "mag_inclination_ref_deg"),
+    ("float", "mag_strength_gs"), ("float", "mag_strength_ref_gs"))
 # Ground truth (simulation only): PX4's SITL logs these under the estimate's message types.
 PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH = _px4(
     "vehicle_local_position_groundtruth", *_LOCAL_POSITION_FIELDS)
@@ -260,7 +278,7 @@ PX4_TOPICS: tuple[TopicDef, ...] = (
     PX4_VEHICLE_LOCAL_POSITION_SETPOINT, PX4_VEHICLE_ATTITUDE_SETPOINT,
     PX4_VEHICLE_RATES_SETPOINT, PX4_ACTUATOR_OUTPUTS, PX4_ACTUATOR_MOTORS,
     PX4_VEHICLE_THRUST_SETPOINT, PX4_VEHICLE_TORQUE_SETPOINT, PX4_VEHICLE_STATUS,
-    PX4_SENSOR_COMBINED, PX4_DISTANCE_SENSOR, PX4_VEHICLE_OPTICAL_FLOW,
+    PX4_ESTIMATOR_STATUS, PX4_SENSOR_COMBINED, PX4_DISTANCE_SENSOR, PX4_VEHICLE_OPTICAL_FLOW,
     PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH, PX4_VEHICLE_ATTITUDE_GROUNDTRUTH)
 # Simulation only: a rig has no truth, and its log has no ground-truth topics.
 PX4_TRUTH_TOPICS: tuple[TopicDef, ...] = (

@@ -117,6 +117,11 @@ class Navigator:
         self.last_vision_vel = (0.0, 0.0)
         self.last_flow = (0.0, 0.0, 0.0)
         self.range_ok_t_ns = 0
+        self.vision_ok_t_ns = 0  # the newest frame whose velocity was fused
+        self.range_test_ratio = 0.0  # the last range innovation over its gate (>1: refused)
+        # Time the inertial integration has lost to gaps (each integrated over one period
+        # only): PX4's estimator_status.time_slip
+        self.time_slip_s = 0.0
         # the first valid altimeter reading refused by the gate since one was last used
         self._refused_since: tuple[int, float] | None = None
         self.rewound_s = 0.0  # how far the last vision rewind went back
@@ -183,6 +188,7 @@ class Navigator:
                 # Boosting the accelerometer correction after a gap was tried and is worse:
                 # the vehicle is usually braking then, and the boost pulls toward a false
                 # vertical.
+                self.time_slip_s += dt - self.nominal_imu_dt
                 dt = self.nominal_imu_dt
             t_prev = t
             dax += (w[0] - bx) * dt
@@ -314,7 +320,9 @@ class Navigator:
         # (a windy flight's height swung 5 m and its climb rate 13 m/s with 4 cm of noise)
         off_nadir = s.distance_m * math.sqrt(max(0.0, 1.0 - cos_tilt * cos_tilt))
         terrain_m = cfg.range_terrain_slope * off_nadir
-        if abs(innov) > cfg.range_gate_m + 3.0 * terrain_m:
+        gate = cfg.range_gate_m + 3.0 * terrain_m
+        self.range_test_ratio = abs(innov) / gate
+        if abs(innov) > gate:
             cnt.range_rejected += 1
             self._range_refused(s.t_ns, height)
             return
@@ -427,6 +435,7 @@ class Navigator:
         self.kn.update(1, yn, r)
         self.ke.update(1, ye, r)
         cnt.vision_used += 1
+        self.vision_ok_t_ns = fr.t_ns
         return self.last_vision_innov
 
     def _feed_offset(self, flow: FlowResult, t0: int, t1: int) -> None:

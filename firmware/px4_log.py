@@ -50,6 +50,7 @@ from firmware.log_topics import (
     PX4_ACTUATOR_MOTORS,
     PX4_ACTUATOR_OUTPUTS,
     PX4_DISTANCE_SENSOR,
+    PX4_ESTIMATOR_STATUS,
     PX4_SENSOR_COMBINED,
     PX4_VEHICLE_ANGULAR_VELOCITY,
     PX4_VEHICLE_ATTITUDE,
@@ -92,6 +93,18 @@ DISTANCE_SENSOR_LASER = 0
 ROTATION_DOWNWARD_FACING = 25
 DISTANCE_SENSOR_MODE_ENABLED = 1
 DIST_BOTTOM_SENSOR_RANGE = 1  # VehicleLocalPosition.msg: dist_bottom from a range sensor
+# estimator_status bits (EstimatorStatus.msg): control_mode_flags' CS_* and
+# solution_status_flags' numbered bits
+CS_TILT_ALIGN, CS_YAW_ALIGN, CS_OPT_FLOW, CS_IN_AIR, CS_RNG_HGT, CS_VEHICLE_AT_REST = (
+    0, 1, 3, 7, 10, 26)
+SOL_ATTITUDE, SOL_VEL_HORIZ, SOL_VEL_VERT, SOL_POS_HORIZ_REL, SOL_POS_VERT_AGL = 0, 1, 2, 3, 6
+# health_flags and timeout_flags (the .msg's "(vel, pos, hgt)"): bit 0 velocity and bit 1
+# horizontal position aiding, both from vision (position is its velocity integrated), bit 2
+# height aiding, from the altimeter. A health bit is set while that aiding is distrusted
+# or its last measurement was refused; a timeout bit while it is wanted (airborne, and for
+# vision above vision_min_alt_m) and nothing has been fused for AIDING_TIMEOUT_S.
+AID_VEL, AID_POS, AID_HGT = 1, 2, 4
+AIDING_TIMEOUT_S = 0.5
 GROUPS = 4  # of periodic topics, written on consecutive cycles (Px4Log.cycle)
 PX4_ACTUATOR_OUTPUTS_LEN = 16
 PX4_ACTUATOR_MOTORS_LEN = 12
@@ -149,6 +162,12 @@ class Px4Log:
         self.focal_px = float(fsw.hal.camera.focal_px)
         self.range_var = fsw.cfg.nav.range_noise_m ** 2
         self.vision_min_alt_m = fsw.cfg.nav.vision_min_alt_m
+        self.vision_gate_mps = fsw.cfg.nav.vision_gate_mps
+        self.aiding_timeout_ns = round(AIDING_TIMEOUT_S * 1e9)
+        # since when each aiding has been wanted (0: not wanted): a timeout runs from the
+        # later of that and its last fused measurement
+        self._vision_wanted_ns = 0
+        self._range_wanted_ns = 0
         self.has_truth = fsw.hal.truth is not None
         self._imu: ImuSample | None = None  # the newest IMU sample not yet logged
         self._frame_t_ns: int | None = None  # the previous finished frame's stamp
@@ -210,6 +229,7 @@ class Px4Log:
         every_group = self.every < GROUPS
         if every_group or phase == 0:
             self._estimates(ts, ts_sample)
+            self._estimator_status(ts, ts_sample)
         if every_group or phase == 1:
             self._setpoints(ts, ts_sample)
         if every_group or phase == 2:
@@ -253,6 +273,62 @@ class Px4Log:
             NAN, NAN, NAN, NAN,  # eph, epv, evh, evv: the same (see dist_bottom_var)
             not nav.use_vision,  # dead reckoning: no vision, the IMU alone carries position
             INF, INF, INF, INF, INF))  # no estimator limits on speed or height
+
+    def _estimator_status(self, ts: int, ts_sample: int) -> None:
+        fsw = self.fsw
+        nav = fsw.nav
+        airborne = fsw.mode in AIRBORNE
+        t = nav.t_ns
+        limit = self.aiding_timeout_ns
+        vision_fresh = t - nav.vision_ok_t_ns <= limit
+        range_fresh = t - nav.range_ok_t_ns <= limit
+        wants_vision = airborne and nav.use_vision and nav.height_m > self.vision_min_alt_m
+        wants_range = airborne and nav.use_range
+        if not wants_vision:
+            self._vision_wanted_ns = 0
+        elif not self._vision_wanted_ns:
+            self._vision_wanted_ns = t
+        if not wants_range:
+            self._range_wanted_ns = 0
+        elif not self._range_wanted_ns:
+            self._range_wanted_ns = t
+        xy_ok = nav.aligned and nav.use_vision
+        z_ok = nav.aligned and nav.use_range
+        vel_ratio = nav.last_vision_innov / self.vision_gate_mps
+        hgt_ratio = nav.range_test_ratio
+        health = 0
+        if not nav.use_vision or vel_ratio > 1.0:
+            health |= AID_VEL | AID_POS
+        if not nav.use_range or hgt_ratio > 1.0:
+            health |= AID_HGT
+        timeout = 0
+        if wants_vision and t - max(nav.vision_ok_t_ns, self._vision_wanted_ns) > limit:
+            timeout |= AID_VEL | AID_POS
+        if wants_range and t - max(nav.range_ok_t_ns, self._range_wanted_ns) > limit:
+            timeout |= AID_HGT
+        mode_flags = ((nav.aligned << CS_TILT_ALIGN) | (nav.aligned << CS_YAW_ALIGN)
+                      | ((xy_ok and vision_fresh) << CS_OPT_FLOW) | (airborne << CS_IN_AIR)
+                      | ((z_ok and range_fresh) << CS_RNG_HGT)
+                      | ((not airborne) << CS_VEHICLE_AT_REST))
+        solution = ((nav.aligned << SOL_ATTITUDE) | (xy_ok << SOL_VEL_HORIZ)
+                    | (z_ok << SOL_VEL_VERT) | (xy_ok << SOL_POS_HORIZ_REL)
+                    | (z_ok << SOL_POS_VERT_AGL))
+        resets = nav.counters.range_resets % 256
+        self.sink.data(self.ids[PX4_ESTIMATOR_STATUS.name], (
+            ts, ts_sample,
+            NAN3,  # output_tracking_error: no output predictor
+            0, mode_flags,  # no GPS checks
+            0,  # filter_fault_flags: numerical faults are not detected as such
+            NAN, NAN,  # pos_horiz/vert_accuracy: see dist_bottom_var in vehicle_local_position
+            # test ratios, unfiltered (PX4 low-passes them): NaN where nothing is measured
+            NAN, vel_ratio, NAN, hgt_ratio, NAN, hgt_ratio, NAN,
+            solution,
+            0, resets, 0, resets, 0,  # range resets set height and climb rate
+            nav.time_slip_s,
+            False, False, False, False, False, False,  # no preflight innovation checks
+            0, 0, 0, 0,  # device ids: we number no devices
+            health, timeout,
+            NAN, NAN, NAN, NAN))  # no magnetometer
 
     def _normalised(self) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
         """(thrust, torque) asked of the mixer, normalised as PX4 does (module docstring)."""

@@ -29,6 +29,45 @@ PX4_MSGS: dict[str, str] = {
         float32[4] q
         float32[4] delta_q_reset
         uint8 quat_reset_counter""",
+    "estimator_status": """
+        uint64 timestamp
+        uint64 timestamp_sample
+        float32[3] output_tracking_error
+        uint16 gps_check_fail_flags
+        uint64 control_mode_flags
+        uint32 filter_fault_flags
+        float32 pos_horiz_accuracy
+        float32 pos_vert_accuracy
+        float32 hdg_test_ratio
+        float32 vel_test_ratio
+        float32 pos_test_ratio
+        float32 hgt_test_ratio
+        float32 tas_test_ratio
+        float32 hagl_test_ratio
+        float32 beta_test_ratio
+        uint16 solution_status_flags
+        uint8 reset_count_vel_ne
+        uint8 reset_count_vel_d
+        uint8 reset_count_pos_ne
+        uint8 reset_count_pod_d
+        uint8 reset_count_quat
+        float32 time_slip
+        bool pre_flt_fail_innov_heading
+        bool pre_flt_fail_innov_height
+        bool pre_flt_fail_innov_pos_horiz
+        bool pre_flt_fail_innov_vel_horiz
+        bool pre_flt_fail_innov_vel_vert
+        bool pre_flt_fail_mag_field_disturbed
+        uint32 accel_device_id
+        uint32 gyro_device_id
+        uint32 baro_device_id
+        uint32 mag_device_id
+        uint8 health_flags
+        uint8 timeout_flags
+        float32 mag_inclination_deg
+        float32 mag_inclination_ref_deg
+        float32 mag_strength_gs
+        float32 mag_strength_ref_gs""",
     "vehicle_angular_velocity": """
         uint64 timestamp
         uint64 timestamp_sample
@@ -376,6 +415,31 @@ def test_status_maps_our_modes_and_sets_failsafe_on_land_now(
     armed = np.isin(ours["mode"], (1, 2, 3, 4, LAND_NOW))
     np.testing.assert_array_equal(st["arming_state"], np.where(armed, 2, 1))
     assert np.all(st["vehicle_type"] == 1) and np.all(st["system_type"] == 2)
+
+
+def test_estimator_status_flags_say_when_vision_is_given_up(
+        flight: tuple[ULog, FlightResult]) -> None:
+    u, _ = flight
+    ours, es = at(u, "vehicle_state", "estimator_status")
+    mode = ours["mode"]
+    airborne = np.isin(mode, (2, 3, 4, LAND_NOW))
+    in_land_now = mode == LAND_NOW
+    # health (vel, pos, hgt): vision's two bits from the LAND_NOW that stopped trusting it,
+    # the altimeter's never (it never failed)
+    vision_bad = (es["health_flags"] & 3) == 3
+    assert not vision_bad[~in_land_now].any() and vision_bad[in_land_now].all()
+    assert not (es["health_flags"] & 4).any()
+    # the stall tripped the watchdog (0.3 s) before the estimator's 0.5 s timeout: no
+    # timeouts, and optical flow fused (CS_OPT_FLOW) only before it
+    assert not es["timeout_flags"].any()
+    flags = es["control_mode_flags"].astype(np.int64)
+    np.testing.assert_array_equal((flags >> 7) & 1, airborne)  # CS_IN_AIR
+    flow_fused = (flags >> 3) & 1 == 1
+    assert flow_fused[mode == 3].mean() > 0.99 and not flow_fused[in_land_now].any()
+    assert ((flags >> 10) & 1)[airborne].mean() > 0.99  # CS_RNG_HGT: range fused
+    for ratio in ("vel_test_ratio", "hgt_test_ratio"):  # measured, and never refused
+        assert 0.0 < np.nanmax(es[ratio]) < 1.0, ratio
+    assert np.all(es["time_slip"] == 0.0)  # no gap in the IMU data
 
 
 def test_sensor_records_are_our_samples(flight: tuple[ULog, FlightResult]) -> None:

@@ -39,6 +39,17 @@ def test_report_counts_plots_with_data_and_names_the_empty_ones(
     text = capsys.readouterr().out
     assert "Roll Angle (2 of 3 series" in text and "0:00:54  WARNING  LAND_NOW: x" in text
     assert "Flight Review said: Error in estimator plot: boom" in text
+    # a review with too few plots, an empty one and an error in the plot code is not clean
+    assert len(out["problems"]) == 3 and "PROBLEM: plot drawn empty: Airspeed" in text
+
+
+def test_a_clean_review_has_enough_plots_and_no_errors_offline_downloads_aside() -> None:
+    enough = frc.MIN_PLOTS
+    assert frc.problems(enough, [], ["Download error: <urlopen error>"]) == []
+    assert frc.problems(enough - 1, [], []) == [
+        f"only {enough - 1} plots drawn with data (want {enough})"]
+    assert frc.problems(enough, [], ["Error in estimator plot: list index out of range"]) == [
+        "Flight Review printed: Error in estimator plot: list index out of range"]
 
 
 def test_without_setup_it_says_so_in_one_line(tmp_path: Path,

@@ -130,6 +130,9 @@ def test_a_gap_in_imu_data_is_integrated_as_one_period() -> None:
     feed.t += 500_000_000  # half a second with no samples
     nav.propagate(feed.samples(1))
     assert nav.euler()[2] == pytest.approx(1.0 / IMU_HZ, rel=1e-6)
+    # the time the integration lost is PX4's estimator_status.time_slip
+    # (the gap was 0.5 s plus one period, integrated as one period)
+    assert nav.time_slip_s == pytest.approx(0.5, abs=1e-9)
 
 
 def _range(nav: Navigator, feed: Feed, distance: float, *, valid: bool = True,
@@ -145,8 +148,10 @@ def test_range_fusion_gates() -> None:
     cnt = nav.counters
     _range(nav, feed, 0.5)
     assert cnt.range_used == 1 and 0.0 < nav.height_m < 0.5
+    assert 0.0 < nav.range_test_ratio < 1.0
     assert nav.range_ok_t_ns == feed.t - 5_000_000
     _range(nav, feed, nav.height_m + NavConfig().range_gate_m + 0.5)  # a jump past the gate
+    assert nav.range_test_ratio > 1.0
     _range(nav, feed, 0.5, valid=False)
     _range(nav, feed, float("nan"))
     _range(nav, feed, 0.5, age_ns=2_000_000_000)  # older than the state history
@@ -193,8 +198,10 @@ def test_frame_fusion_gates_and_observers() -> None:
     cnt = nav.counters
     cam.frame()  # the first frame has no predecessor: nothing to fuse
     assert (cnt.vision_used, cnt.vision_skipped) == (0, 1)
-    cam.frame()  # still, and the flow says still
+    assert nav.vision_ok_t_ns == 0
+    fused = cam.frame()  # still, and the flow says still
     assert cnt.vision_used == 1 and nav.last_vision_innov < 0.05
+    assert nav.vision_ok_t_ns == fused.t_ns
     engine.results[3] = FlowResult(0.0, 0.0, 0.1)  # below vision_min_quality
     cam.frame()
     assert cnt.vision_rejected == 1
@@ -203,6 +210,7 @@ def test_frame_fusion_gates_and_observers() -> None:
     assert cnt.vision_rejected == 2 and nav.last_vision_innov > NavConfig().vision_gate_mps
     assert max(i for i in cam.innovations if i is not None) == nav.last_vision_innov
     assert cnt.vision_used == 1  # the rejected ones did not move the estimate
+    assert nav.vision_ok_t_ns == fused.t_ns
     assert [s for s, _ in seen] == [1, 2, 3, 4]
     assert seen[3][1] == engine.results[4]
     assert engine.begun == [1, 2, 3, 4]
