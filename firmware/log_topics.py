@@ -138,9 +138,25 @@ CAMERA_IMU_OFFSET = _topic(
     ("double", "excitation_px_per_ms"), ("double", "pairs"), ("bool", "confident"),
     ("bool", "at_edge"), ("int64_t", "correction_ns"))
 
+# Each still photo, finished or failed, stamped with its mid-exposure (log time). The pose is
+# the estimate's at that instant (navigation's history, taken when the exposure was
+# confirmed); ``truth_*`` the simulated world's at the true mid-exposure (NaN on a rig).
+# ``result``: 1 written, 0 failed (``error`` in the logged message of the same seq).
+# The JPEG, geotagged, is ``photo_file(log, seq)``.
+PHOTO = _topic(
+    "photo", ("uint32_t", "seq"), ("int64_t", "t_ns"), ("int64_t", "trigger_ns"),
+    ("int64_t", "t_rx_ns"), ("uint32_t", "uncertainty_us"), ("double[3]", "position"),
+    ("float[4]", "q"), ("float", "height_agl_m"), ("double[3]", "truth_position"),
+    ("float[4]", "truth_q"), ("int8_t", "result"), ("uint32_t", "jpeg_bytes"),
+    ("uint16_t", "retries"), ("uint16_t", "width"), ("uint16_t", "height"),
+    ("float", "focal_px"), ("float", "mount_pitch_deg"), ("uint8_t", "reason"))
+# Why a photo was taken (``photo.reason``).
+PHOTO_REASONS: tuple[str, ...] = ("arrival", "hold", "time")
+
 TOPICS: tuple[TopicDef, ...] = (
     SENSOR_IMU, SENSOR_RANGE, CAMERA_FRAME, VISION_FLOW, CYCLE_INPUTS, VEHICLE_STATE, SETPOINT,
-    MOTOR_OUTPUTS, EXECUTIVE, CONTINGENCY, CONTINGENCY_THRESHOLDS, TRUTH, CAMERA_IMU_OFFSET)
+    MOTOR_OUTPUTS, EXECUTIVE, CONTINGENCY, CONTINGENCY_THRESHOLDS, TRUTH, CAMERA_IMU_OFFSET,
+    PHOTO)
 # What replay feeds back through navigation and the watchdog.
 INPUT_TOPICS: tuple[TopicDef, ...] = (
     SENSOR_IMU, SENSOR_RANGE, CAMERA_FRAME, VISION_FLOW, CYCLE_INPUTS, CONTINGENCY)
@@ -267,6 +283,11 @@ PX4_ESTIMATOR_STATUS = _px4(
     ("uint8_t", "health_flags"), ("uint8_t", "timeout_flags"),
     ("float", "mag_inclination_deg"), ("float", "mag_inclination_ref_deg"),
     ("float", "mag_strength_gs"), ("float", "mag_strength_ref_gs"))
+# One per photo, with the photo record's timestamp and seq (CameraCapture.msg).
+PX4_CAMERA_CAPTURE = _px4(
+    "camera_capture", ("uint64_t", "timestamp_utc"), ("uint32_t", "seq"), ("double", "lat"),
+    ("double", "lon"), ("float", "alt"), ("float", "ground_distance"), (_F4, "q"),
+    ("int8_t", "result"), ("bool", "report"))
 # Ground truth (simulation only): PX4's SITL logs these under the estimate's message types.
 PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH = _px4(
     "vehicle_local_position_groundtruth", *_LOCAL_POSITION_FIELDS)
@@ -279,6 +300,7 @@ PX4_TOPICS: tuple[TopicDef, ...] = (
     PX4_VEHICLE_RATES_SETPOINT, PX4_ACTUATOR_OUTPUTS, PX4_ACTUATOR_MOTORS,
     PX4_VEHICLE_THRUST_SETPOINT, PX4_VEHICLE_TORQUE_SETPOINT, PX4_VEHICLE_STATUS,
     PX4_ESTIMATOR_STATUS, PX4_SENSOR_COMBINED, PX4_DISTANCE_SENSOR, PX4_VEHICLE_OPTICAL_FLOW,
+    PX4_CAMERA_CAPTURE,
     PX4_VEHICLE_LOCAL_POSITION_GROUNDTRUTH, PX4_VEHICLE_ATTITUDE_GROUNDTRUTH)
 # Simulation only: a rig has no truth, and its log has no ground-truth topics.
 PX4_TRUTH_TOPICS: tuple[TopicDef, ...] = (
@@ -457,3 +479,15 @@ def parse_event(text: str) -> Event:
         if mode:
             return Event(EVENT_MODE, mode, why)
     return Event(None)
+
+
+# -- photos ----------------------------------------------------------------------------------
+def photo_dir(log_path: str) -> str:
+    """Where a flight's photos go: beside its log, ``<log stem>_photos``."""
+    stem = log_path[:-4] if log_path.endswith(".ulg") else log_path
+    return stem + "_photos"
+
+
+def photo_file(log_path: str, seq: int) -> str:
+    """A photo's JPEG: ``<log stem>_photos/photo_0007.jpg`` for seq 7."""
+    return f"{photo_dir(log_path)}/photo_{seq:04d}.jpg"

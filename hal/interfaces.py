@@ -13,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hal.types import ActuatorCommand, DeviceHealth, Frame, ImuSample, RangeSample, TruthState
+from hal.types import (
+    ActuatorCommand,
+    DeviceHealth,
+    Frame,
+    ImuSample,
+    Photo,
+    PhotoExposure,
+    RangeSample,
+    TruthState,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +66,33 @@ class Camera(Device, Protocol):
     def poll(self) -> list[Frame]: ...
 
 
+class StillCamera(Device, Protocol):
+    """A colour camera for pictures, apart from navigation: triggered, never streaming.
+
+    Geometry (``hal.geometry.photo_camera_axes``): fixed to the body, looking forward and
+    ``mount_pitch_deg`` down; square pixels, principal point at the image centre.
+    """
+
+    width: int
+    height: int
+    focal_px: float
+    mount_pitch_deg: float
+
+    def trigger(self) -> int | None:
+        """Take a photo as soon as possible; never blocks. The ``seq`` the photo will carry,
+        or None when the camera is still busy with the last one (the trigger is dropped and
+        counted, not queued)."""
+        ...
+
+    def poll_exposures(self) -> list[PhotoExposure]:
+        """Exposures confirmed since the last call (each photo's exactly once)."""
+        ...
+
+    def poll(self) -> list[Photo]:
+        """Photos finished or failed since the last call (each exactly once)."""
+        ...
+
+
 class Actuators(Device, Protocol):
     motor_count: int
 
@@ -89,11 +125,18 @@ class Hal:
     camera: Camera
     actuators: Actuators
     truth: GroundTruth | None = None
+    photo_camera: StillCamera | None = None  # none: the plan's photos are skipped, and said so
+    # Simulated backends: the world's true state at photo ``seq``'s true mid-exposure (None
+    # when unknown), to judge the geotags; never used by the flight software's decisions.
+    photo_truth: Callable[[int], TruthState | None] | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     realtime: bool = False  # the clock is the wall clock (hil, rig, a paced simulation)
 
     def devices(self) -> list[Device]:
-        return [self.imu, self.rangefinder, self.camera, self.actuators]
+        devs: list[Device] = [self.imu, self.rangefinder, self.camera, self.actuators]
+        if self.photo_camera is not None:
+            devs.append(self.photo_camera)
+        return devs
 
     close_errors: list[str] = field(default_factory=list)  # what close() could not do
 

@@ -47,6 +47,31 @@ class Frame(NamedTuple):
     exposure_ns: int = 0
 
 
+class PhotoExposure(NamedTuple):
+    """A still photo's exposure, reported as soon as the camera confirms it: long before its
+    JPEG is read (seconds over a VC0706's serial line), so the flight software can take the
+    pose while its history still covers that time."""
+
+    seq: int  # the still camera's own photo counter, from 1
+    trigger_ns: int  # when ``trigger()`` was called, host clock
+    t_ns: int  # mid-exposure as best known, host clock
+    uncertainty_ns: int  # how far ``t_ns`` may be from the true mid-exposure (timing quality)
+
+
+class Photo(NamedTuple):
+    """A finished (or failed) still photo."""
+
+    seq: int
+    trigger_ns: int
+    t_ns: int  # mid-exposure, as in its PhotoExposure
+    t_rx_ns: int  # when the last byte had been read (verified)
+    jpeg: bytes  # the camera's JPEG, unchanged; b"" when it failed
+    width: int
+    height: int
+    error: str = ""  # why it failed; "" on success
+    retries: int = 0  # reads repeated to get it
+
+
 class ActuatorCommand(NamedTuple):
     motors: tuple[float, ...]  # normalized thrust command per motor, 0..1
     armed: bool
