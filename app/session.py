@@ -77,6 +77,7 @@ class FlightSession:
         self._started = False
         self.guard: StallGuard | None = None
         self.recorder: Any = None  # firmware.recorder.FlightRecorder when logging
+        self.photo_writer: Any = None  # app.photo_writer.PhotoWriter when photos are logged
 
     # -- set-up and the one cleanup path ----------------------------------------------------------
 
@@ -97,6 +98,13 @@ class FlightSession:
             if self._log_path is not None:
                 self.recorder = self._open_recorder(self._log_path)
                 cleanup.callback(self.recorder.close)
+                if hal.photo_camera is not None and self.fsw.photos.wants_photos:
+                    from app.photo_writer import PhotoWriter
+
+                    self.photo_writer = PhotoWriter(self._log_path, self.recorder.times,
+                                                    hal.photo_camera.name)
+                    self.fsw.photos.on_photo.append(self.photo_writer.on_photo)
+                    cleanup.callback(self.photo_writer.close)  # before the log closes
                 if self.guard is not None:
                     self.guard.on_event = self._guard_event
             if rt_warning:

@@ -179,6 +179,34 @@ class PreflightConfig:
 
 
 @dataclass
+class PhotoConfig:
+    """The still camera's photos (firmware.photos): geotags, and how the plan's shots are flown."""
+
+    enabled: bool = True  # false: the plan's photos are skipped (and said so once)
+    # Geotags: (north, east) from the take-off point become latitude and longitude on a
+    # sphere of planet_radius_m around this origin (default: Wright Brothers Field, Jezero
+    # crater, Ingenuity's first airfield; Mars' mean radius). A rig on Earth sets its own
+    # origin and 6371000. origin_alt_m: the take-off point's altitude above the datum (Mars:
+    # the areoid), which camera_capture.alt adds to the height; 0 unless configured.
+    origin_lat_deg: float = field(default=18.4447, metadata=rng(-90, 90))
+    origin_lon_deg: float = field(default=77.4508, metadata=rng(-180, 180))
+    origin_alt_m: float = field(default=0.0, metadata=rng(-20_000, 30_000))
+    planet_radius_m: float = field(default=3_389_500.0, metadata=rng(1_000, 100_000_000))
+    # look_at: the heading setpoint turns at most this fast (a slow turn keeps the vision
+    # windows overlapping), and the shot waits until the heading is within tolerance and
+    # has been for settle_s
+    yaw_rate_dps: float = field(default=20.0, metadata=rng(1, 180))
+    heading_tolerance_deg: float = field(default=3.0, metadata=rng(0.1, 45))
+    settle_s: float = field(default=0.5, metadata=rng(0, 30))
+    # a shot the camera is too busy to take (still reading the last) is retried each cycle
+    # for this long, then dropped and said so
+    busy_retry_s: float = field(default=10.0, metadata=rng(0, 600))
+    # an arrival shot whose exposure the camera has not confirmed this long after the
+    # trigger no longer holds the vehicle at the waypoint
+    exposure_timeout_s: float = field(default=2.0, metadata=rng(0.01, 60))
+
+
+@dataclass
 class LogConfig:
     dir: str = "logs"
     enabled: bool = True
@@ -202,6 +230,7 @@ class FlightConfig:
     time_offset: TimeOffsetConfig = field(default_factory=TimeOffsetConfig)
     preflight: PreflightConfig = field(default_factory=PreflightConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    photo: PhotoConfig = field(default_factory=PhotoConfig)
     realtime: RtSettings = field(default_factory=RtSettings)
     # backend sections are validated by the backend that reads them
     sim: dict[str, Any] = field(default_factory=dict)
@@ -230,6 +259,13 @@ class Waypoint:
     alt_m: float = field(metadata=rng(0.5, 40))
     speed_mps: float = field(default=2.0, metadata=rng(0.1, 20))
     hold_s: float = field(default=0.0, metadata=rng(0, 3600))
+    # Photos (firmware.photos): one on arrival, and/or one every photo_every_s of the hold
+    # (from its start); look_at = [north_m, east_m]: turn to face it on arrival, before the
+    # hold and any shot, and keep that heading after.
+    photo: bool = False
+    photo_every_s: float = field(default=0.0, metadata=rng(0, 3600))
+    look_at: tuple[float, float] | None = field(default=None,
+                                                metadata=rng(-100_000, 100_000))
 
 
 @dataclass
@@ -239,6 +275,8 @@ class FlightPlan:
     waypoints: list[Waypoint] = field(default_factory=list)
     description: str = ""
     takeoff_hold_s: float = field(default=1.0, metadata=rng(0, 600))
+    # photos at these flight times (s from the flight's zero, as the console counts)
+    photo_times_s: tuple[float, ...] = field(default=(), metadata=rng(0, 100_000))
 
     def landing_point(self) -> tuple[float, float]:
         if not self.waypoints:

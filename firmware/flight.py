@@ -19,6 +19,7 @@ from firmware.control import Controller, Setpoint
 from firmware.executive import ExecStats
 from firmware.mission import MissionSequencer
 from firmware.nav import FlowEngine, Navigator
+from firmware.photos import PhotoPlanner
 from firmware.time_offset import OffsetEstimate
 from hal.interfaces import Hal
 from hal.types import NS_PER_S, ActuatorCommand, Frame, ImuSample, RangeSample
@@ -83,6 +84,8 @@ class FlightSoftware:
         self.ctrl = Controller(cfg.control, cfg.vehicle, gravity)
         self.watchdog = Watchdog(cfg.contingency, cam.rate_hz)
         self.mission = MissionSequencer(plan, acceptance_m=cfg.control.acceptance_radius_m)
+        self.photos = PhotoPlanner(cfg.photo, plan, hal, self.nav, self.event)
+        self.mission.hold_gate = self.photos.hold_gate
         self.mode = Mode.IDLE
         self.mode_t_ns = 0
         self.t0_ns: int | None = None
@@ -175,6 +178,8 @@ class FlightSoftware:
         if wd.trip is not None and self.land_now is None:
             self._enter_land_now(wd.trip, now)
         motors = self._modes_and_control(now)
+        self.photos.cycle(now, self.mission_time(now), self.mode == Mode.MISSION,
+                          self.mission.holding, self.land_now is not None)
         armed = self.mode in (Mode.ARMED, *AIRBORNE) and self.outputs_cut is None
         if self.outputs_cut is not None and not self._cut_reported:
             self._cut_reported = True
@@ -246,7 +251,7 @@ class FlightSoftware:
         pn, pe, _ = nav.position_ned
         height = nav.height_m
         sp = self.rec.setpoint
-        sp.yaw = 0.0
+        sp.yaw = self.photos.yaw_sp  # 0 (north) unless a waypoint turned to face a target
         sp.vn_ff = sp.ve_ff = 0.0
         sp.hold_horizontal = True
         sp.level_only = sp.trim_only = False
@@ -261,6 +266,8 @@ class FlightSoftware:
                     self._set_mode(Mode.MISSION, now)
                 self._hold_timer += dt
         elif mode == Mode.MISSION:
+            self.photos.steer(now, dt, self.mission.leg, self.mission.holding)
+            sp.yaw = self.photos.yaw_sp
             n, e, a, vn, ve, speed = self.mission.update(dt, pn, pe, height)
             sp.north, sp.east, sp.alt, sp.vn_ff, sp.ve_ff = n, e, a, vn, ve
             sp.max_speed = speed + 1.0

@@ -18,6 +18,7 @@ from typing import TypeVar
 
 from firmware.contingency import CHECK_SOURCES
 from firmware.flight import Mode
+from firmware.photos import PHOTO_REASONS
 
 # The contingency checks in the order the contingency topic logs them (``tripped`` indexes it).
 CHECKS: tuple[str, ...] = tuple(CHECK_SOURCES)
@@ -150,8 +151,6 @@ PHOTO = _topic(
     ("float[4]", "truth_q"), ("int8_t", "result"), ("uint32_t", "jpeg_bytes"),
     ("uint16_t", "retries"), ("uint16_t", "width"), ("uint16_t", "height"),
     ("float", "focal_px"), ("float", "mount_pitch_deg"), ("uint8_t", "reason"))
-# Why a photo was taken (``photo.reason``).
-PHOTO_REASONS: tuple[str, ...] = ("arrival", "hold", "time")
 
 TOPICS: tuple[TopicDef, ...] = (
     SENSOR_IMU, SENSOR_RANGE, CAMERA_FRAME, VISION_FLOW, CYCLE_INPUTS, VEHICLE_STATE, SETPOINT,
@@ -384,6 +383,8 @@ def enumerations() -> dict[str, str]:
         enum_info_key(VEHICLE_STATE, "mode"): _enum_text((int(m), m.name) for m in Mode),
         enum_info_key(CONTINGENCY, "tripped"): _enum_text(
             iter([(-1, "none"), *enumerate(CHECKS)])),
+        enum_info_key(PHOTO, "reason"): _enum_text(enumerate(PHOTO_REASONS)),
+        enum_info_key(PHOTO, "result"): _enum_text(iter([(0, "failed"), (1, "written")])),
     }
 
 

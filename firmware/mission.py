@@ -3,12 +3,14 @@
 The setpoint ("carrot") runs along each leg with a trapezoidal speed profile (accelerate,
 cruise at the leg speed, brake to stop at the waypoint), carrying its speed as feed-forward.
 A leg is done when the carrot is at the end and the vehicle is within the acceptance radius;
-then the waypoint's hold time runs.
+then the waypoint's hold time runs, once ``hold_gate`` (if any) allows it: the photo planner
+holds it back while the vehicle turns to face a target and takes the arrival shot.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from firmware.config import FlightPlan
 
@@ -26,6 +28,8 @@ class MissionSequencer:
         self.v = 0.0
         self.alt = plan.takeoff_alt_m
         self.hold_left = -1.0
+        self.holding = False  # at the current leg's waypoint (within acceptance)
+        self.hold_gate: Callable[[int], bool] | None = None  # may the hold of leg i run?
         self.done = not plan.waypoints
 
     def begin(self, north: float, east: float, alt: float) -> None:
@@ -66,7 +70,9 @@ class MissionSequencer:
         if at_end:
             close = math.hypot(pos_n - wp.north_m, pos_e - wp.east_m) < self.acceptance and \
                 abs(alt - wp.alt_m) < 0.5
-            if close:
+            self.holding = close
+            gate = self.hold_gate
+            if close and (gate is None or gate(self.leg)):
                 if self.hold_left < 0.0:
                     self.hold_left = wp.hold_s
                 self.hold_left -= dt
@@ -80,5 +86,6 @@ class MissionSequencer:
         self.s = 0.0
         self.v = 0.0
         self.hold_left = -1.0
+        self.holding = False
         if self.leg >= len(self.plan.waypoints):
             self.done = True

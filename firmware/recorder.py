@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from pathlib import Path
@@ -28,9 +29,11 @@ from firmware import __version__
 from firmware import log_topics as lt
 from firmware.flight import Event, FlightSoftware
 from firmware.log_topics import CHECKS
+from firmware.photos import TakenPhoto
 from firmware.px4_log import MAV_TYPE_QUADROTOR, Px4Log, every_cycles
 from firmware.ulog_writer import AsyncLogWriter
 from firmware.vision import FlowResult
+from hal.geometry import euler_to_quat
 from hal.types import Frame, ImuSample, RangeSample
 
 log = logging.getLogger(__name__)
@@ -116,6 +119,8 @@ class FlightRecorder:
         self._flow_cycle: list[tuple[int, int, FlowResult | None]] = []
         fsw.nav.flow_observers.append(self._on_flow)
         fsw.on_inputs = self.on_inputs
+        fsw.photos.on_photo.append(self.on_photo)
+        self.utc_t0_us: int | None = None  # UTC at the flight's zero (camera_capture's clock)
         fsw.on_cycle_done = self.on_cycle
         prev_event = fsw.on_event
         if prev_event is not None:
@@ -147,6 +152,9 @@ class FlightRecorder:
         clock = self.clock
         if clock.t0_us is None and self.fsw.t0_ns is not None:
             clock.start(self.fsw.t0_ns)
+            # the wall clock's UTC now, less the flight time already run on the host clock
+            since_us = (self.fsw.hal.clock.now_ns() - self.fsw.t0_ns) // 1000
+            self.utc_t0_us = time.time_ns() // 1000 - since_us
         return clock.t0_us
 
     # -- per cycle ------------------------------------------------------------------------
@@ -246,6 +254,35 @@ class FlightRecorder:
             w.data(ids[lt.TRUTH.name],
                    (ts, t.position_ned, t.velocity_ned, math.degrees(t.roll),
                     math.degrees(t.pitch), math.degrees(t.yaw), t.on_ground))
+
+    def times(self, t_ns: int) -> tuple[int, int]:
+        """Host ns -> (UTC us, flight-time us) as the log stamps them (camera_capture)."""
+        ts = self.clock.us(t_ns)
+        return (self.utc_t0_us or 0) + ts, ts
+
+    def on_photo(self, p: TakenPhoto) -> None:
+        """A finished or failed photo: ours and PX4's record, stamped at its mid-exposure."""
+        ph = p.photo
+        t_ns = p.exposure.t_ns if p.exposure is not None else ph.t_ns
+        ts = self.clock.us(t_ns)
+        nan = float("nan")
+        tr = p.truth
+        truth_pos = tr.position_ned if tr is not None else (nan, nan, nan)
+        truth_q = euler_to_quat(tr.roll, tr.pitch, tr.yaw) if tr is not None else (nan,) * 4
+        uncertainty = p.exposure.uncertainty_ns // 1000 if p.exposure is not None else 0
+        ok = bool(ph.jpeg) and not ph.error
+        cam = self.fsw.hal.photo_camera
+        focal, mount = (float(cam.focal_px), float(cam.mount_pitch_deg)) if cam else (nan, nan)
+        w, ids = self.w, self.ids
+        w.data(ids[lt.PHOTO.name], (
+            ts, ph.seq, t_ns, ph.trigger_ns, ph.t_rx_ns, min(uncertainty, 2**32 - 1),
+            p.pose.position_ned, p.pose.q, p.pose.height_agl_m, truth_pos, truth_q, int(ok),
+            len(ph.jpeg), min(ph.retries, 65535), ph.width, ph.height, focal, mount,
+            p.reason))
+        if lt.PX4_CAMERA_CAPTURE.name in ids:
+            w.data(ids[lt.PX4_CAMERA_CAPTURE.name], (
+                ts, self.times(t_ns)[0], ph.seq, p.lat_deg, p.lon_deg, p.alt_m,
+                p.pose.height_agl_m, p.pose.q, 1 if ok else 0, True))
 
     def on_event(self, ev: Event) -> None:
         self._t0_us()
