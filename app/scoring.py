@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
 
 from firmware.config import FlightConfig, Scenario
 from firmware.flight import AIRBORNE, FlightSoftware
+from firmware.photos import TakenPhoto
+from hal.geometry import euler_to_quat
 from hal.interfaces import Hal
 from hal.types import NS_PER_S
 
@@ -37,6 +41,38 @@ class AfterFault:
         return round(math.sqrt(self.velocity_error_sq_sum / self.airborne_samples), 4)
 
 
+@dataclass
+class PhotoTally:
+    """Each photo's geotag against the truth at its true mid-exposure (simulated backends):
+    horizontal position error (what latitude and longitude carry), attitude error, and how
+    far its stamp was from the true mid-exposure."""
+
+    position_m: list[float] = field(default_factory=list)
+    attitude_deg: list[float] = field(default_factory=list)
+    stamp_ms: list[float] = field(default_factory=list)
+
+    def on_photo(self, p: TakenPhoto) -> None:
+        t, exp = p.truth, p.exposure
+        if t is None or exp is None or not math.isfinite(p.pose.position_ned[0]):
+            return
+        pn, pe, _ = p.pose.position_ned
+        self.position_m.append(math.hypot(pn - t.position_ned[0], pe - t.position_ned[1]))
+        qt = euler_to_quat(t.roll, t.pitch, t.yaw)
+        dot = abs(sum(a * b for a, b in zip(p.pose.q, qt, strict=True)))
+        self.attitude_deg.append(math.degrees(2 * math.acos(min(1.0, dot))))
+        self.stamp_ms.append((exp.t_ns - t.t_ns) / 1e6)
+
+    def report(self) -> dict[str, Any]:
+        def stats(xs: list[float]) -> dict[str, float]:
+            if not xs:
+                return {}
+            return {"n": len(xs), "median": round(statistics.median(xs), 4),
+                    "max": round(max(xs, key=lambda x: abs(x)), 4)}
+        return {"geotag_error_m": stats(self.position_m),
+                "attitude_error_deg": stats(self.attitude_deg),
+                "stamp_error_ms": stats(self.stamp_ms)}
+
+
 class FlightScoring:
     def __init__(self, cfg: FlightConfig, scenario: Scenario, hal: Hal,
                  fsw: FlightSoftware) -> None:
@@ -46,6 +82,8 @@ class FlightScoring:
         self._first_fault = scenario.first_fault_s()
         start = 0.0 if self._first_fault is not None else None
         self.after_fault = AfterFault(start, start)
+        self.photos = PhotoTally()
+        fsw.photos.on_photo.append(self.photos.on_photo)
 
     def sample(self, now: int, index: int) -> None:
         """After a cycle: fold the truth into the after-fault worst case (every few cycles)."""

@@ -204,7 +204,7 @@ class FlightSession:
     def result(self, wall_s: float) -> FlightResult:
         """The flight's result; call after leaving the session (close errors count)."""
         summary = summarize(self.setup, self.fsw, self.hal, wall_s, self.guard,
-                            self.scoring.after_fault)
+                            self.scoring.after_fault, self.scoring.photos.report())
         return FlightResult(summary, self.fsw, self.hal)
 
 

@@ -68,6 +68,9 @@ class FlightSummary:
     # mission time of the last touchdown (sim; None without truth or never down after flying):
     # a fault that begins after it cannot endanger the flight, and is no missed detection
     last_touchdown_t_s: float | None = None
+    # the still camera's photos: triggered, written, failed, dropped; and on simulated
+    # backends each geotag against the truth (app.scoring.PhotoTally)
+    photos: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The ``--summary-json`` object (fields in declaration order)."""
@@ -75,7 +78,8 @@ class FlightSummary:
 
 
 def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float,
-              guard: StallGuard | None, after_fault: AfterFault) -> FlightSummary:
+              guard: StallGuard | None, after_fault: AfterFault,
+              photos: dict[str, Any] | None = None) -> FlightSummary:
     """The summary of a finished flight (after the backend closed: its close errors count)."""
     scen = setup.scenario
     stats = fsw.exec_stats
@@ -143,4 +147,5 @@ def summarize(setup: FlightSetup, fsw: FlightSoftware, hal: Hal, wall_s: float,
         last_touchdown_t_s=(round((truth.last_touchdown_ns - t0) / NS_PER_S, 6)
                             if truth is not None and truth.last_touchdown_ns is not None
                             else None),
+        photos={**fsw.photos.counts, **(photos or {})} if fsw.photos.wants_photos else {},
     )
