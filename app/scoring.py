@@ -66,8 +66,9 @@ class PhotoTally:
         def stats(xs: list[float]) -> dict[str, float]:
             if not xs:
                 return {}
+            worst = max(xs, key=abs)  # the stamp error's sign says early or late
             return {"n": len(xs), "median": round(statistics.median(xs), 4),
-                    "max": round(max(xs, key=lambda x: abs(x)), 4)}
+                    "max": round(worst, 4)}
         return {"geotag_error_m": stats(self.position_m),
                 "attitude_error_deg": stats(self.attitude_deg),
                 "stamp_error_ms": stats(self.stamp_ms)}
