@@ -105,6 +105,13 @@ def _parser() -> argparse.ArgumentParser:
     lp.add_argument("--html", type=Path, nargs="?", const=_SAME_AS_PNG, metavar="PAGE",
                     help="also an interactive page to zoom in (needs Plotly); default: the "
                     "PNG's path with .html")
+    ph = sub.add_parser("photos", help="a flight's photos: list them and draw a contact sheet "
+                        "(the sheet needs matplotlib)")
+    ph.add_argument("file", type=Path)
+    ph.add_argument("-o", "--out", type=Path,
+                    help="contact sheet PNG (default <log stem>_photos/contact_sheet.png)")
+    ph.add_argument("--json", action="store_true", help="one JSON list of the photos")
+    ph.add_argument("--no-sheet", action="store_true", help="list only, write no sheet")
     cal = sub.add_parser("calibrate", help="calibrations from a flight log")
     csub = cal.add_subparsers(dest="calibrate_command", required=True)
     ci = csub.add_parser("camera-imu", help="the camera-IMU time offset, from image motion "
@@ -143,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             return _log(args)
         if args.command == "calibrate":
             return _calibrate(args)
+        if args.command == "photos":
+            return _photos(args)
         if args.command == "campaign":
             from app.campaign.command import campaign_command
 
@@ -217,6 +226,31 @@ def _log(args: argparse.Namespace) -> int:
             print(f"wrote {log_plot(args.file, args.out, page)}")
             if page is not None:
                 print(f"wrote {page}")
+    except LogToolError as exc:
+        raise ConfigError(str(exc)) from None
+    return 0
+
+
+def _photos(args: argparse.Namespace) -> int:
+    """Exit 0 with or without photos; 2 for a log it cannot read (one line)."""
+    from ground.logdata import LogToolError
+    from ground.photos import default_sheet_path, listing, read_photos
+
+    try:
+        if not args.no_sheet:
+            from ground.photo_sheet import require_matplotlib, write_sheet
+
+            require_matplotlib()  # before any output: the listing then the error is confusing
+        fp = read_photos(args.file)
+        if args.json:
+            print(json.dumps([p.as_dict() for p in fp.photos]))
+        else:
+            print(listing(fp))
+        if fp.photos and not args.no_sheet:
+            out = write_sheet(fp, args.out or default_sheet_path(fp))
+            print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout)
+        elif args.json and not fp.photos:
+            print(f"{args.file}: no photos in this log", file=sys.stderr)
     except LogToolError as exc:
         raise ConfigError(str(exc)) from None
     return 0
