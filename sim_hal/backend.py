@@ -18,6 +18,7 @@ from hal.interfaces import Hal
 from hal.tomlschema import load, rng
 from hal.types import TruthState
 from sim_hal.faults import FaultSet
+from sim_hal.photo_camera import PhotoRender, PhotoSettings, SimStillCamera
 from sim_hal.sensors import (
     CameraModel,
     ImuModel,
@@ -43,6 +44,7 @@ class SimSettings:
     imu: ImuModel = field(default_factory=ImuModel)
     altimeter: RangeModel = field(default_factory=RangeModel)
     camera: CameraModel = field(default_factory=CameraModel)
+    photo: PhotoSettings = field(default_factory=PhotoSettings)
 
 
 def load_sim_settings(raw: dict[str, Any] | None, source: str) -> SimSettings:
@@ -148,6 +150,16 @@ def make_renderer(settings: SimSettings, seed: int, parts: WorldParts | None = N
                           cam.hfov_deg)
 
 
+def photo_renderer(settings: SimSettings, seed: int, parts: WorldParts) -> PhotoRender:
+    """The still camera's picture function (built when called: it generates textures). The
+    ground texture is the navigation camera's (same seed and texel): both see one ground."""
+    from sim_hal.render_photo import PhotoRenderer
+
+    ph = settings.photo
+    return PhotoRenderer(parts, ph.model(), seed, texel_m=settings.camera.texel_m,
+                         depth_step_px=ph.depth_step_px).render
+
+
 def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int,
               world_settings: WorldSettings | None = None) -> Hal:
     ws = world_settings or WorldSettings()
@@ -164,5 +176,12 @@ def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int,
     camera = SimCamera(world, settings.camera, faults, streams[2], renderer, focal)
     motors = SimActuators(world)
     clock.tickers = [imu, alt, camera]
+    photo = None
+    if settings.photo.enabled:
+        # no noise stream of its own: the other devices' streams stay as they were
+        photo = SimStillCamera(world, settings.photo,
+                               lambda: photo_renderer(settings, seed, parts))
+        clock.tickers.append(photo)
     return Hal(backend="sim", clock=clock, imu=imu, rangefinder=alt, camera=camera,
-               actuators=motors, truth=WorldTruth(world, camera, imu), realtime=settings.realtime)
+               actuators=motors, truth=WorldTruth(world, camera, imu), realtime=settings.realtime,
+               photo_camera=photo, photo_truth=None if photo is None else photo.photo_truth)

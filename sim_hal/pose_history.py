@@ -13,6 +13,7 @@ import numpy.typing as npt
 from hal.geometry import quat_to_matrix
 
 Vec3 = tuple[float, float, float]
+Quat = tuple[float, float, float, float]
 
 
 class PoseHistory:
@@ -21,7 +22,7 @@ class PoseHistory:
     def __init__(self, keep_ns: int) -> None:
         self.keep_ns = keep_ns
         self._t: deque[int] = deque()
-        self._poses: deque[tuple[Vec3, Vec3, tuple[float, float, float, float]]] = deque()
+        self._poses: deque[tuple[Vec3, Vec3, Quat]] = deque()
 
     def add(self, t_ns: int, pos: list[float], vel: list[float], q: list[float]) -> None:
         self._t.append(t_ns)
@@ -32,27 +33,33 @@ class PoseHistory:
             self._t.popleft()
             self._poses.popleft()
 
-    def at(self, t_ns: int) -> tuple[Vec3, npt.NDArray[np.float64]]:
-        """Position and body-to-world rotation at ``t_ns``: interpolated between the steps
-        around it; before the history, its oldest pose; past the newest step (a world that
-        has not been stepped that far yet), the newest attitude and the position carried on
-        at the newest velocity."""
+    def state_at(self, t_ns: int) -> tuple[Vec3, Vec3, Quat]:
+        """Position, velocity and attitude quaternion (w, x, y, z; body to world) at
+        ``t_ns``: interpolated between the steps around it (the quaternion normalised);
+        before the history, its oldest pose; past the newest step (a world that has not been
+        stepped that far yet), the newest attitude and velocity, the position carried on at
+        that velocity."""
         ts = self._t
         if not ts:
             raise LookupError("no pose recorded yet")
         i = bisect_left(ts, t_ns)
         if i <= 0:
-            pos, _, q = self._poses[0]
-        elif i >= len(ts):
+            return self._poses[0]
+        if i >= len(ts):
             (p, v, q), dt = self._poses[-1], (t_ns - ts[-1]) / 1e9
-            pos = (p[0] + v[0] * dt, p[1] + v[1] * dt, p[2] + v[2] * dt)
-        else:
-            t0, t1 = ts[i - 1], ts[i]
-            a = (t_ns - t0) / (t1 - t0)
-            (p0, _, q0), (p1, _, q1) = self._poses[i - 1], self._poses[i]
-            pos = (p0[0] + (p1[0] - p0[0]) * a, p0[1] + (p1[1] - p0[1]) * a,
-                   p0[2] + (p1[2] - p0[2]) * a)
-            qi = [x0 + (x1 - x0) * a for x0, x1 in zip(q0, q1, strict=True)]
-            n = sum(x * x for x in qi) ** 0.5
-            q = (qi[0] / n, qi[1] / n, qi[2] / n, qi[3] / n)
+            return (p[0] + v[0] * dt, p[1] + v[1] * dt, p[2] + v[2] * dt), v, q
+        t0, t1 = ts[i - 1], ts[i]
+        a = (t_ns - t0) / (t1 - t0)
+        (p0, v0, q0), (p1, v1, q1) = self._poses[i - 1], self._poses[i]
+        pos = (p0[0] + (p1[0] - p0[0]) * a, p0[1] + (p1[1] - p0[1]) * a,
+               p0[2] + (p1[2] - p0[2]) * a)
+        vel = (v0[0] + (v1[0] - v0[0]) * a, v0[1] + (v1[1] - v0[1]) * a,
+               v0[2] + (v1[2] - v0[2]) * a)
+        qi = [x0 + (x1 - x0) * a for x0, x1 in zip(q0, q1, strict=True)]
+        n = sum(x * x for x in qi) ** 0.5
+        return pos, vel, (qi[0] / n, qi[1] / n, qi[2] / n, qi[3] / n)
+
+    def at(self, t_ns: int) -> tuple[Vec3, npt.NDArray[np.float64]]:
+        """Position and body-to-world rotation at ``t_ns`` (``state_at``)."""
+        pos, _, q = self.state_at(t_ns)
         return pos, np.array(quat_to_matrix(q), dtype=np.float64).reshape(3, 3)

@@ -110,6 +110,12 @@ class HeightField:
         self._tile_cols = cols
         self._tile_m = t * self.spacing
         self._ceiling = array("d", near.ravel().tobytes())
+        self._ceiling_np: F64 = np.ascontiguousarray(near.ravel())
+
+    @property
+    def tile_m(self) -> float:
+        """A ceiling tile's side (m): ``ceiling`` bounds the ground within this of a point."""
+        return self._tile_m
 
     def ceiling(self, n: float, e: float) -> float:
         """An upper bound of the ground within one tile (``TILE`` cells) of (n, e)."""
@@ -185,6 +191,14 @@ class HeightField:
         return math.nan
 
     # -- vectorised lookups (renderer) ------------------------------------------------------
+    def ceilings_at(self, n: F64, e: F64) -> F64:
+        """``ceiling`` at arrays of points (the photo renderer's ray march)."""
+        i = np.clip((n - self.n0) * self.inv, 0.0, self.rows - 1).astype(np.intp) // TILE
+        j = np.clip((e - self.e0) * self.inv, 0.0, self.cols - 1).astype(np.intp) // TILE
+        i *= self._tile_cols
+        i += j
+        return self._ceiling_np.take(i)
+
     def heights_at(self, n: F64, e: F64) -> F64:
         # in place where it can: this runs a few times per rendered frame
         fx = n - self.n0

@@ -1,4 +1,5 @@
-"""A scenario's ``[world]`` table: wind, terrain and ground appearance, and named presets.
+"""A scenario's ``[world]`` table: wind, terrain, ground appearance, objects standing on the
+ground (``[[world.objects]]``, seen by the still camera only), and named presets.
 
 The default is a calm, flat world with the uniform texture (what every scenario without a
 ``[world]`` table flies, bit for bit as before). ``preset = "jezero"`` starts from
@@ -9,6 +10,7 @@ The flight software never reads any of this (``firmware.config.Scenario.world_ra
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hal.tomlschema import ConfigError, describe, load, read_toml, rng
+from sim_hal.scene_objects import PlacedObject, SceneObjectSettings, place_objects
 from sim_hal.terrain import HeightField, TerrainSettings, build_terrain, flat_field
 from sim_hal.texture import SurfaceMaps, SurfaceSettings
 from sim_hal.wind import Wind, WindSettings
@@ -29,6 +32,7 @@ class WorldSettings:
     wind: WindSettings = field(default_factory=WindSettings)
     terrain: TerrainSettings = field(default_factory=TerrainSettings)
     surface: SurfaceSettings = field(default_factory=SurfaceSettings)
+    objects: list[SceneObjectSettings] = field(default_factory=list)
     # ray grid of the terrain renderer: hit heights solved every this many pixels
     depth_step_px: int = field(default=2, metadata=rng(1, 16))
     # where relative heightmap paths are found, and the file errors name (not TOML keys)
@@ -94,11 +98,20 @@ def world_seed(seed: int, part: int) -> int:
 @dataclass
 class WorldParts:
     """The built world: wind (None when calm), terrain (None when flat), appearance maps
-    (None for the flat world's uniform texture)."""
+    (None for the flat world's uniform texture), the objects set on that ground, and the unit
+    vector toward the sun in NED (the one that shades the ground's appearance)."""
 
     wind: Wind | None
     terrain: HeightField | None
     surface: SurfaceMaps | None
+    objects: list[PlacedObject] = field(default_factory=list)
+    sun_ned: tuple[float, float, float] = (0.0, 0.0, -1.0)
+
+
+def sun_direction(s: SurfaceSettings) -> tuple[float, float, float]:
+    """Toward the sun, NED, from the surface's sun elevation and azimuth (from north, east)."""
+    el, az = math.radians(s.sun_elevation_deg), math.radians(s.sun_azimuth_deg)
+    return (math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), -math.sin(el))
 
 
 # The last ground built, keyed by everything it depends on: a process flying the same ground
@@ -129,4 +142,5 @@ def _ground(ws: WorldSettings, seed: int) -> tuple[HeightField | None, SurfaceMa
 def build_world_parts(ws: WorldSettings, seed: int, t0_ns: int) -> WorldParts:
     wind = None if ws.wind.calm() else Wind(ws.wind, world_seed(seed, 1), t0_ns)
     terrain, surface = _ground(ws, seed)
-    return WorldParts(wind, terrain, surface)
+    return WorldParts(wind, terrain, surface, place_objects(ws.objects, terrain),
+                      sun_direction(ws.surface))
