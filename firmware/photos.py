@@ -11,8 +11,8 @@ notice. What a shot needs from flight:
   ``heading_tolerance_deg`` for ``settle_s``; the heading is kept after.
 - ``photo = true``: one shot on arrival (after the turn); the hold waits for its exposure, so
   the vehicle does not leave the spot before the picture is taken.
-- ``photo_every_s``: shots every that many seconds of the hold (from its start; the first at
-  its start unless the arrival shot is that one).
+- ``photo_every_s``: shots every that many seconds of the hold, before its end (from its
+  start: the first at its start unless the arrival shot is that one).
 - the plan's ``photo_times_s``: shots at those flight times, in any mode but LAND_NOW.
 
 A shot the camera is still too busy for is retried each cycle for ``busy_retry_s``, then
@@ -239,7 +239,7 @@ class PhotoPlanner:
             st.every_taken = 1 if wp.photo else 0  # the arrival shot is the one at 0
         due = (now - st.hold_start_ns) / NS_PER_S
         k = st.every_taken
-        if k * wp.photo_every_s <= min(due, wp.hold_s):
+        if k * wp.photo_every_s <= due and k * wp.photo_every_s < wp.hold_s:
             st.every_taken += 1
             self._pending.append(_Request(REASON_HOLD, now))
 

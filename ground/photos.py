@@ -84,12 +84,9 @@ class PhotoRecord:
 
     @property
     def position_error_m(self) -> float | None:
-        if self.truth_position is None:
-            return None
-        return math.dist(self.position, self.truth_position)
-
-    @property
-    def horizontal_error_m(self) -> float | None:
+        """The geotag's error: horizontal, what latitude and longitude carry. (The estimate's
+        vertical is its height above the ground below; the truth's is depth below the take-off
+        point, so over sloped ground they differ by the terrain, not by an error.)"""
         if self.truth_position is None:
             return None
         return math.dist(self.position[:2], self.truth_position[:2])
@@ -133,7 +130,6 @@ class PhotoRecord:
             "focal_px": _num(self.camera.focal_px),
             "mount_pitch_deg": _num(self.camera.mount_pitch_deg),
             "position_error_m": _num(self.position_error_m),
-            "horizontal_error_m": _num(self.horizontal_error_m),
             "attitude_error_deg": _num(self.attitude_error_deg),
             "jpeg": str(self.jpeg_path), "jpeg_status": self.jpeg_status,
             "jpeg_file_bytes": self.jpeg_file_bytes, "jpeg_bytes": self.jpeg_bytes,

@@ -69,7 +69,7 @@ class Camera(Device, Protocol):
 class StillCamera(Device, Protocol):
     """A colour camera for pictures, apart from navigation: triggered, never streaming.
 
-    Geometry (``hal.geometry.photo_camera_axes``): fixed to the body, looking forward and
+    Geometry (``hal.photo_geometry.photo_camera_axes``): fixed to the body, looking forward and
     ``mount_pitch_deg`` down; square pixels, principal point at the image centre.
     """
 

@@ -83,6 +83,10 @@ FAULTS = {
     "fault_altimeter_invalid": {"range_invalid"},
     "fault_loop_delay": {"exec_overruns"},
     "flight53": {"camera_clock_skew", "camera_clock_residual"},
+    # the photo flights of the accounts, each with a fault of its own
+    "flight3": {"frame_stale"},
+    "flight51": {"camera_imu_offset", "vision_innovation"},
+    "flight54": {"camera_clock_skew", "camera_clock_residual"},
 }
 
 

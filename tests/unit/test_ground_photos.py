@@ -152,7 +152,6 @@ def test_each_photo_is_read_back_as_written(tmp_path: Path) -> None:
 def test_geotag_error_is_the_estimate_against_truth(tmp_path: Path) -> None:
     p1, p2 = read_photos(_write(tmp_path)).photos[:2]
     assert p1.position_error_m == pytest.approx(0.5)  # (0.3, 0.4, 0)
-    assert p1.horizontal_error_m == pytest.approx(0.5)
     assert p1.attitude_error_deg == pytest.approx(2.0, abs=1e-4)
     assert p2.position_error_m == pytest.approx(0.0)
     assert p2.attitude_error_deg == pytest.approx(0.0, abs=1e-2)  # float32 q
