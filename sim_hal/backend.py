@@ -180,7 +180,8 @@ def build_sim(settings: SimSettings, planet: str, faults: FaultSet, seed: int,
     if settings.photo.enabled:
         # no noise stream of its own: the other devices' streams stay as they were
         photo = SimStillCamera(world, settings.photo,
-                               lambda: photo_renderer(settings, seed, parts))
+                               lambda: photo_renderer(settings, seed, parts),
+                               synchronous=not settings.realtime)
         clock.tickers.append(photo)
     return Hal(backend="sim", clock=clock, imu=imu, rangefinder=alt, camera=camera,
                actuators=motors, truth=WorldTruth(world, camera, imu), realtime=settings.realtime,

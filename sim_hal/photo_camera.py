@@ -10,11 +10,18 @@ Timeline of one photo, in simulated time (the sim's host clock):
 One photo at a time: a trigger before the last photo's readout has finished is refused
 (None) and counted. The picture is the world at the true mid-exposure (the pose interpolated
 between the world steps around it, ``pose_history``), rendered (``render_photo``) and encoded
-on a worker thread started when the exposure happens, so the control cycles that follow
-cost what they cost without a camera. ``poll()`` hands the photo over at the first cycle at
-or after its readout time; if the worker is not done by then, poll() waits for it and counts
-the wait: in lockstep, the same seed must give the same flight and the same photos whatever
-the machine's speed.
+where it cannot disturb the control cycle:
+
+- in lockstep (``synchronous``), in the world's step at the mid-exposure: the flight software
+  is not running then (the world steps inside the clock's sleep), so its cycles cost what
+  they cost without a camera; a worker thread would run beside the following cycles and
+  slow them through the GIL, a cost no real camera puts on its host;
+- in a paced (real-time) simulation, on a worker thread started at the exposure, since a
+  step that rendered would hold up the real-time loop; the world's step at the readout time
+  waits for the worker if it is not done (counted), never ``poll()``.
+
+Either way ``poll()`` hands the photo over at the first cycle at or after its readout time,
+so the same seed gives the same flight and the same photos whatever the machine's speed.
 
 Time stamps: ``t_ns`` is what the camera's configuration believes (trigger time + configured
 latency + half the configured exposure), never the simulator's truth. This model has no
@@ -81,8 +88,8 @@ class StillCameraCounters(DriverCounters):
     exposures: int = 0
     photos: int = 0  # delivered (failures included)
     failures: int = 0
-    # poll() found the worker still rendering at readout time and waited (wall clock: these
-    # depend on the machine, never on the flight)
+    # the worker was still rendering at readout time and the world's step waited (wall
+    # clock: these depend on the machine, never on the flight)
     render_waits: int = 0
     render_wait_ms: float = 0.0
     render_ms_max: float = 0.0  # render + encode, the slowest so far
@@ -117,8 +124,10 @@ class SimStillCamera:
     for the renderer's textures."""
 
     def __init__(self, world: World, settings: PhotoSettings,
-                 make_renderer: Callable[[], PhotoRender], name: str = "photo_camera") -> None:
+                 make_renderer: Callable[[], PhotoRender], name: str = "photo_camera",
+                 synchronous: bool = True) -> None:
         self.name = name
+        self.synchronous = synchronous  # render in the world's step (lockstep; see above)
         self.world = world
         self.s = settings
         model = settings.model()
@@ -193,6 +202,9 @@ class SimStillCamera:
 
     # -- simulation --------------------------------------------------------------------------
     def tick(self, t0: int, t1: int) -> None:
+        for due in self._shots:
+            if due.ready_ns <= t1 and due.job is not None and not due.job.done():
+                self._wait(due.job)  # here, in the world's step: never in poll()
         shot = self._exposing
         if shot is None:
             return
@@ -206,10 +218,25 @@ class SimStillCamera:
         self._truth[shot.seq] = dataclasses.replace(
             w.truth(), t_ns=shot.mid_ns, position_ned=pos, velocity_ned=vel, roll=roll,
             pitch=pitch, yaw=yaw)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
-        shot.job = self._pool.submit(self._picture, pos, q)
+        if self.synchronous:
+            shot.job = Future()
+            try:
+                shot.job.set_result(self._picture(pos, q))
+            except Exception as exc:  # delivered as a failed photo, as from the worker
+                shot.job.set_exception(exc)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
+            shot.job = self._pool.submit(self._picture, pos, q)
         self.counters.exposures += 1
+
+    def _wait(self, job: Future[bytes]) -> None:
+        t = time.perf_counter()
+        self.counters.render_waits += 1
+        try:
+            job.exception()  # waits; the outcome is read at delivery
+        finally:
+            self.counters.render_wait_ms += (time.perf_counter() - t) * 1e3
 
     def photo_truth(self, seq: int) -> TruthState | None:
         """The world's true state at photo ``seq``'s true mid-exposure (``Hal.photo_truth``)."""
@@ -229,13 +256,8 @@ class SimStillCamera:
     def _deliver(self, shot: _Shot) -> Photo:
         job = shot.job
         assert job is not None
-        if not job.done():
-            t = time.perf_counter()
-            self.counters.render_waits += 1
-            try:
-                job.exception()  # waits; the outcome is read below
-            finally:
-                self.counters.render_wait_ms += (time.perf_counter() - t) * 1e3
+        if not job.done():  # only if poll() came without the step at the readout time
+            self._wait(job)
         self.counters.photos += 1
         photo = Photo(shot.seq, shot.trigger_ns, shot.stamp_ns, shot.ready_ns, b"",
                       self.width, self.height)

@@ -1,6 +1,7 @@
 """The simulated still camera: trigger, busy, exposure and readout in sim time; pictures of
-the world at the true mid-exposure rendered off the caller's thread; photo_truth; the same
-photos for the same seed; other devices untouched; [sim.photo] errors name file and key."""
+the world at the true mid-exposure, rendered where the cycle never waits (the world's step in
+lockstep, a worker in real time); photo_truth; the same photos for the same seed; other
+devices untouched; [sim.photo] errors name file and key."""
 
 from __future__ import annotations
 
@@ -194,24 +195,47 @@ class _SlowRenderer:
         return np.full((120, 160, 3), 128, dtype=np.uint8)
 
 
-def _camera(renderer: _SlowRenderer, **kw: Any) -> tuple[SimClock, SimStillCamera]:
+def _camera(renderer: _SlowRenderer, synchronous: bool = True, **kw: Any
+            ) -> tuple[SimClock, SimStillCamera]:
     world = World(VehicleParams(), GRAVITY["mars"], t0_ns=T0_NS)
     clock = SimClock(world, MS)
-    cam = SimStillCamera(world, PhotoSettings(**{**SMALL, **kw}), lambda: renderer)
+    cam = SimStillCamera(world, PhotoSettings(**{**SMALL, **kw}), lambda: renderer,
+                         synchronous=synchronous)
     clock.tickers = [cam]
     return clock, cam
 
 
-def test_rendering_runs_on_a_worker_and_poll_waits_for_it_when_it_is_late() -> None:
+def test_in_lockstep_the_worlds_step_renders_and_poll_never_waits() -> None:
+    slow = _SlowRenderer(0.3)
+    clock, cam = _camera(slow, trigger_latency_ms=5.0, exposure_ms=1.0, readout_s=0.05)
+    assert cam.trigger() == 1
+    wall = time.perf_counter()
+    clock.sleep_until(T0_NS + 10 * MS)  # the world steps through the exposure: it renders
+    assert time.perf_counter() - wall >= 0.3
+    assert cam.poll_exposures()[0].seq == 1
+    clock.sleep_until(T0_NS + 60 * MS)
+    wall = time.perf_counter()
+    (photo,) = cam.poll()
+    assert time.perf_counter() - wall < 0.1  # the cycle's poll did no rendering
+    assert photo.error == "" and photo.jpeg[:2] == b"\xff\xd8"
+    assert slow.threads == [threading.current_thread().name]  # no thread beside the cycle
+    assert cam.health().counters.render_waits == 0  # type: ignore[union-attr]
+
+
+def test_in_real_time_a_worker_renders_and_the_step_at_readout_waits_for_it() -> None:
     slow = _SlowRenderer(0.6)
-    clock, cam = _camera(slow, trigger_latency_ms=5.0, exposure_ms=1.0, readout_s=0.0)
+    clock, cam = _camera(slow, synchronous=False, trigger_latency_ms=5.0, exposure_ms=1.0,
+                         readout_s=0.1)
     wall = time.perf_counter()
     assert cam.trigger() == 1
     clock.sleep_until(T0_NS + 10 * MS)  # the exposure: the worker starts rendering
     assert cam.poll_exposures()[0].seq == 1
     assert time.perf_counter() - wall < 0.4  # the caller did not render
-    (photo,) = cam.poll()  # due at once (no readout time): waits for the worker
+    clock.sleep_until(T0_NS + 120 * MS)  # the readout time: the step waits for the worker
     assert time.perf_counter() - wall >= 0.6
+    t = time.perf_counter()
+    (photo,) = cam.poll()
+    assert time.perf_counter() - t < 0.1
     assert photo.error == "" and photo.jpeg[:2] == b"\xff\xd8"
     assert slow.threads and slow.threads[0] != threading.current_thread().name
     c = cam.health().counters
