@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -105,9 +106,8 @@ def test_scenario_fault_kinds_are_all_exercised():
 
     used = set()
     for p in SCENARIOS.glob("*.toml"):
-        for line in p.read_text().splitlines():
-            if line.startswith("kind"):
-                used.add(line.split("=")[1].strip().strip('"'))
+        with p.open("rb") as f:
+            used |= {fault["kind"] for fault in tomllib.load(f).get("faults", [])}
     assert used == set(FAULT_KINDS)
 
 
