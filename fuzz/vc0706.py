@@ -595,7 +595,8 @@ def fuzz_atheris(seconds: float, seed: int, verify: bool) -> int:
     import hal.vc0706 as vc
 
     for fn in (vc.jpeg_extent, vc._scan_end, vc.decode_jpeg, vc.chunk_plan,
-               *(f for f in vars(vc.Vc0706Camera).values() if callable(f))):
+               *(f for cls in (vc.Vc0706Device, vc.Vc0706Camera)
+                 for f in vars(cls).values() if callable(f))):
         atheris.instrument_func(fn)
     pool = jpeg_pool()
     totals = Totals()

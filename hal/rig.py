@@ -1,4 +1,9 @@
-"""The Raspberry Pi rig backend: the real drivers on /dev/i2c-N and a real UART, real time.
+"""The Raspberry Pi rig backend: the real drivers on /dev/i2c-N and real UARTs, real time.
+
+The navigation camera is the raw-frame stream camera (``hal.camera_stream``, 30 frames/s) by
+default; the VC0706 is the colour photo camera (``[rig.photo]``, ``hal.vc0706_still``). The
+VC0706 can still be the navigation camera (``camera_protocol = "vc0706"``), with a warning:
+a capture takes seconds over its serial line.
 
 Outputs are live only when the configuration enables them (``[rig.pca9685] enabled = true``)
 AND the operator armed (``flightsw fly --arm``); otherwise the PCA9685 driver keeps every
@@ -16,15 +21,30 @@ from typing import Any, Literal
 
 from hal.bench_target import CameraBenchTarget, I2cBenchTarget, I2cDevices
 from hal.camera_stream import StreamCamera, StreamCameraSettings
-from hal.interfaces import Camera, Clock, Hal
+from hal.interfaces import Camera, Clock, Hal, StillCamera
 from hal.lidarlite import LidarLiteSettings, LidarLiteV3
 from hal.mpu6050 import Mpu6050, Mpu6050Settings
 from hal.pca9685 import Pca9685, Pca9685Settings
 from hal.realtime import RealtimeClock
 from hal.tomlschema import load, rng
-from hal.vc0706 import Vc0706Camera, Vc0706Settings
+from hal.vc0706 import TYPICAL_JPEG_BYTES, Vc0706Camera, Vc0706Settings, capture_wire_s
+from hal.vc0706_still import Vc0706StillCamera, Vc0706StillSettings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class RigPhotoSettings(Vc0706StillSettings):
+    """``[rig.photo]``: the colour photo camera on its own UART; ``protocol = "none"``: no
+    photo camera (the flight plan's photos are skipped, and said so)."""
+
+    protocol: Literal["vc0706", "none"] = "vc0706"
+    port: str = "/dev/serial0"  # the header UART, GPIO14/15 (docs/rig.md, wiring)
+
+    def validate(self) -> str:
+        if self.protocol != "none" and not self.port:
+            return "port: must name a serial device"
+        return super().validate()
 
 
 @dataclass
@@ -33,10 +53,13 @@ class RigSettings:
     mpu6050: Mpu6050Settings = field(default_factory=Mpu6050Settings)
     lidarlite: LidarLiteSettings = field(default_factory=LidarLiteSettings)
     pca9685: Pca9685Settings = field(default_factory=Pca9685Settings)  # enabled = false
-    camera_protocol: Literal["stream", "vc0706"] = "vc0706"
-    camera_port: str = "/dev/serial0"
+    # the navigation camera: the stream camera board (docs/camera-stream.md) on a USB-UART
+    # (FT232R-class adapters do its 3 Mbaud); the header UART is the photo camera's
+    camera_protocol: Literal["stream", "vc0706"] = "stream"
+    camera_port: str = "/dev/ttyUSB0"
     stream: StreamCameraSettings = field(default_factory=StreamCameraSettings)
-    vc0706: Vc0706Settings = field(default_factory=Vc0706Settings)
+    vc0706: Vc0706Settings = field(default_factory=Vc0706Settings)  # VC0706 as nav camera
+    photo: RigPhotoSettings = field(default_factory=RigPhotoSettings)
 
     def validate(self) -> str:
         addrs = [self.mpu6050.address, self.lidarlite.address, self.pca9685.address]
@@ -44,6 +67,10 @@ class RigSettings:
             return f"two devices share an I2C address ({[hex(a) for a in addrs]})"
         if not self.camera_port:
             return "camera_port: must name a serial device"
+        if (self.photo.protocol != "none"
+                and os.path.realpath(self.photo.port) == os.path.realpath(self.camera_port)):
+            return (f"photo.port: {self.photo.port} is the navigation camera's camera_port "
+                    f"too: each camera needs its own serial port")
         return ""
 
     def i2c_devices(self) -> I2cDevices:
@@ -72,10 +99,27 @@ def open_i2c_bus(n: int) -> Any:
                        + (f" ({hint})" if hint else "")) from exc
 
 
+def vc0706_frame_rate(s: Vc0706Settings) -> float:
+    """Frames/s the VC0706 gives as a navigation camera: its rate, or fewer when a capture of
+    a typical JPEG keeps the line busy longer than a period."""
+    return min(s.rate_hz, 1.0 / capture_wire_s(s, TYPICAL_JPEG_BYTES[s.image_size]))
+
+
 def make_camera(settings: RigSettings, clock: Clock) -> Camera:
     if settings.camera_protocol == "stream":
         return StreamCamera(settings.camera_port, clock, settings.stream)
-    return Vc0706Camera(settings.camera_port, clock, settings.vc0706)
+    s = settings.vc0706
+    log.warning("VC0706 as navigation camera: %.1f frames/s at %s, %d baud; vision needs ~30 "
+                "(the stream camera: camera_protocol = \"stream\")", vc0706_frame_rate(s),
+                s.image_size, s.line_baud)
+    return Vc0706Camera(settings.camera_port, clock, s)
+
+
+def make_photo_camera(settings: RigSettings, clock: Clock) -> StillCamera | None:
+    p = settings.photo
+    if p.protocol == "none":
+        return None
+    return Vc0706StillCamera(p.port, clock, p)
 
 
 def build_rig(settings: RigSettings, arm: bool) -> Hal:
@@ -92,6 +136,7 @@ def build_rig(settings: RigSettings, arm: bool) -> Hal:
         imu=Mpu6050(bus, clock, settings.mpu6050),
         rangefinder=LidarLiteV3(bus, clock, settings.lidarlite),
         camera=make_camera(settings, clock),
+        photo_camera=make_photo_camera(settings, clock),
         actuators=motors, truth=None, closers=[bus.close], realtime=True,
     )
 

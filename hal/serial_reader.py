@@ -166,13 +166,12 @@ class Backoff:
         self.next_s = self.lo
 
 
-class CameraThread:
-    """Lifecycle shared by the serial camera drivers: one thread owns the port and fills a
-    bounded FrameQueue; ``poll`` only drains it (the control cycle never waits)."""
+class SerialThread:
+    """Lifecycle shared by the serial drivers: one thread owns the port; what the control
+    cycle reads, it only drains (the control cycle never waits)."""
 
     name: str
     thread_role = "rx"
-    _queue: FrameQueue
     _health: DeviceHealth
 
     def _init_thread(self) -> None:
@@ -206,6 +205,12 @@ class CameraThread:
         self._thread = None
         self._close_port()
         self._health.connected = False
+
+
+class CameraThread(SerialThread):
+    """A SerialThread that fills a bounded FrameQueue; ``poll`` only drains it."""
+
+    _queue: FrameQueue
 
     def poll(self) -> list[Frame]:
         return self._queue.drain()

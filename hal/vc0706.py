@@ -1,7 +1,9 @@
 """VC0706 serial JPEG camera (REFERENCE.md "VC0706"), host-stamped, on its own capture thread.
 
 Command ``56 00 <cmd> <len> <args>``, reply ``76 00 <cmd> <status> <len> <data>``. The camera has
-no clock: a frame's ``t_ns`` is when the freeze acknowledgement arrived, ``t_rx_ns`` when the
+no clock: the host stamps the freeze command's send and its acknowledgement, and
+``freeze_exposure`` turns that bracket into a mid-exposure estimate with a bound (the frozen
+picture is the last whole video frame before the freeze took effect); ``t_rx_ns`` is when the
 frame had been read (and verified). Replies are found by scanning for ``76 00 <cmd>`` so a stray
 or missing byte costs one retry, not the rest of the session.
 
@@ -11,9 +13,12 @@ every chunk and the frame length are read until two readings agree (``verify_rea
 frame length is bounded by the image size and must match the JPEG's own markers. One capture,
 freeze to resume, never outlasts ``capture_timeout_s``, and resume is sent on every path.
 
-Longer than the ~400-line guide on purpose: one chip, one file (DESIGN.md, as its emulator): the
-protocol constants, the JPEG checks the camera's lack of a CRC makes necessary, and the capture
-state machine; the thread and port plumbing are in ``hal.serial_reader``.
+Two uses of one chip: ``Vc0706Device`` is the protocol, the connection and the capture thread's
+skeleton; ``Vc0706Camera`` here captures at ``rate_hz`` as a (slow) navigation camera, and
+``hal.vc0706_still.Vc0706StillCamera`` takes a photo when triggered. Longer than the ~400-line
+guide on purpose: one chip, one file (DESIGN.md, as its emulator): the protocol constants, the
+JPEG checks the camera's lack of a CRC makes necessary, and the capture state machine; the
+thread and port plumbing are in ``hal.serial_reader``.
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ from hal.serial_reader import (
     FrameQueue,
     PortSpec,
     SerialPort,
+    SerialThread,
     open_port,
     wire_time_ns,
 )
 from hal.tomlschema import rng
-from hal.types import DeviceHealth, DriverCounters, Frame
+from hal.types import NS_PER_S, DeviceHealth, DriverCounters, Frame
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +106,15 @@ CONNECT_ERRORS: tuple[type[Exception], ...] = (Vc0706Error, *SERIAL_ERRORS)
 
 
 @dataclass
-class Vc0706Settings:
+class Vc0706LinkSettings:
+    """The line, the protocol's limits and the capture's integrity: what both uses share."""
+
     baud: int = 38400
     scan_bauds: list[int] = field(default_factory=lambda: [38400, 115200, 57600, 19200, 9600])
     fast_baud: int = 0  # switch to this after init; 0 keeps the found one
     image_size: Literal["640x480", "320x240", "160x120"] = "160x120"
     chunk_size: int = field(default=512, metadata=rng(8, 65535))
     chunk_delay_10us: int = field(default=10, metadata=rng(0, 65535))  # units of 0.01 ms
-    rate_hz: float = field(default=2.0, metadata=rng(0.01, 30))
-    focal_px: float = field(default=130.0, metadata=rng(1.0, 100_000.0))
     io_timeout_s: float = field(default=0.02, metadata=rng(0.001, 1.0))  # bounds each read
     reply_timeout_s: float = field(default=0.5, metadata=rng(0.01, 10))  # plus wire time
     reset_timeout_s: float = field(default=3.0, metadata=rng(0.1, 30))
@@ -126,9 +132,11 @@ class Vc0706Settings:
     capture_timeout_s: float = field(default=10.0, metadata=rng(0.1, 600))
     reset_on_open: bool = True
     max_failures: int = field(default=3, metadata=rng(1, 1000))  # in a row, then re-init
-    queue_len: int = field(default=4, metadata=rng(1, 1000))
     reconnect_min_s: float = field(default=0.1, metadata=rng(0.001, 60))
     reconnect_max_s: float = field(default=2.0, metadata=rng(0.001, 600))
+    # The sensor's video frame period: 30 frames/s at VGA (its spec sheet; electronic rolling
+    # shutter). It bounds when the frozen picture was exposed (``freeze_exposure``).
+    sensor_frame_s: float = field(default=1 / 30, metadata=rng(0.001, 1.0))
 
     def validate(self) -> str:
         for b in [self.baud, *self.scan_bauds]:
@@ -153,8 +161,22 @@ class Vc0706Settings:
             )
         return ""
 
+    @property
+    def line_baud(self) -> int:
+        """The line rate captures run at (after init)."""
+        return self.fast_baud or self.baud
 
-def resume_reserve_s(s: Vc0706Settings) -> float:
+
+@dataclass
+class Vc0706Settings(Vc0706LinkSettings):
+    """As a navigation camera: capture at ``rate_hz`` (as fast as the line allows)."""
+
+    rate_hz: float = field(default=2.0, metadata=rng(0.01, 30))
+    focal_px: float = field(default=130.0, metadata=rng(1.0, 100_000.0))
+    queue_len: int = field(default=4, metadata=rng(1, 1000))
+
+
+def resume_reserve_s(s: Vc0706LinkSettings) -> float:
     """Time kept back at the end of a capture for one resume attempt and its drain."""
     return 2 * s.reply_timeout_s + 2 * s.io_timeout_s
 
@@ -187,6 +209,54 @@ def chunk_plan(length: int, chunk_size: int) -> list[tuple[int, int, int]]:
         addr += min(n, rest)
         k += 1
     return plan
+
+
+# JPEG sizes at the camera's default compression, for time estimates only: a similar serial
+# JPEG module's manual gives ~5, 13 and 37 KB for real scenes (measure yours: the frame length
+# command tells). A busy scene can be half as large again.
+TYPICAL_JPEG_BYTES = {"640x480": 37_000, "320x240": 13_000, "160x120": 5_000}
+CMD_BYTES_FBUF_CTRL = 5  # 56 00 36 01 xx; its ack 76 00 36 00 00 is 5 bytes too
+CMD_BYTES_READ_FBUF = 16
+
+
+def capture_wire_s(s: Vc0706LinkSettings, jpeg_bytes: int) -> float:
+    """Seconds one capture of a ``jpeg_bytes`` JPEG keeps the line busy: every command and
+    reply (freeze, frame length, the chunks, resume; twice over with ``verify_reads``) back
+    to back at the line rate, plus the camera's per-chunk delay. The floor of a capture's
+    time: the host's turnarounds come on top (a few per cent on an idle host).
+
+    640x480 (~37 KB), verified: 20.3 s at 38400 baud, 6.8 s at 115200; 160x120 (~5 KB)
+    2.8 s and 0.9 s. Measured: an 8.5 KB JPEG took 4.6 s at 38400 (this says 4.7)."""
+    reads = 2 if s.verify_reads else 1
+    plan = chunk_plan(jpeg_bytes, s.chunk_size)
+    nbytes = 2 * 2 * CMD_BYTES_FBUF_CTRL  # freeze and resume, each with its ack
+    nbytes += reads * (5 + 9)  # frame length: command, and the reply with 4 length bytes
+    nbytes += reads * sum(CMD_BYTES_READ_FBUF + 10 + n for _, n, _ in plan)  # + head, trailer
+    delay_s = reads * len(plan) * s.chunk_delay_10us * 1e-5
+    return wire_time_ns(nbytes, s.line_baud) / NS_PER_S + delay_s
+
+
+def freeze_exposure(t_send_ns: int, t_ack_ns: int, baud: int, sensor_frame_s: float
+                    ) -> tuple[int, int]:
+    """When the frozen picture was exposed: (mid-exposure estimate, bound), host clock.
+
+    The freeze took effect at the camera between the command's last byte arriving and its
+    acknowledgement leaving: after ``t_send + wire(command)`` and before ``t_ack -
+    wire(ack)``. A wide bracket is the host's own delay (a late read); it only widens the bound.
+    The camera streams video at period P and freezes the last whole frame. With a rolling
+    shutter the picture's centre row is read out half a readout (~P/2) before the frame ends,
+    and exposed up to one frame (P) before that, so its mid-exposure is P/2 + (0..P/2) before
+    the frame ended, which was 0..P before the freeze: between P/2 and 2P before it. The
+    estimate is the middle of everything that allows, the bound half its width: at 30 frames/s
+    and 38400 baud, about 42 ms before the freeze, +/- 25 ms plus half the bracket's slack.
+    An assumption from the spec sheet, not a measurement: photograph a millisecond counter
+    driven from the host clock to check it on the bench.
+    """
+    wire = wire_time_ns(CMD_BYTES_FBUF_CTRL, baud)
+    frame_ns = round(sensor_frame_s * NS_PER_S)
+    earliest = t_send_ns + wire - 2 * frame_ns
+    latest = max(earliest, t_ack_ns - wire - frame_ns // 2)
+    return (earliest + latest) // 2, (latest - earliest + 1) // 2
 
 
 def _scan_end(data: bytes, i: int) -> int:
@@ -279,32 +349,31 @@ class Vc0706Counters(DriverCounters):
     dropped: int = 0  # frames the queue dropped (the loop drained too late)
 
 
-class Vc0706Camera(CameraThread):
-    """hal.interfaces.Camera for a VC0706 on a serial port."""
+class Vc0706Device(SerialThread):
+    """A VC0706 on a serial port: the protocol, the connection and the capture thread's loop.
+
+    A subclass says when to capture (``_wait_for_work``) and what to make of it (``_work``);
+    the loop connects (with backoff), counts failures, re-initialises after ``max_failures``
+    in a row and reopens the port after a serial error."""
 
     thread_role = "capture"
 
     def __init__(
-        self, port: PortSpec, clock: Clock, settings: Vc0706Settings | None = None,
-        name: str = "camera",
+        self, port: PortSpec, clock: Clock, settings: Vc0706LinkSettings, name: str,
     ) -> None:
-        self.settings = s = settings or Vc0706Settings()
+        self.settings = s = settings
         self.name = name
-        self.rate_hz = s.rate_hz
         self.size_code, self.width, self.height = IMAGE_SIZES[s.image_size]
         self.max_frame_bytes = max_jpeg_bytes(self.width, self.height)
-        self.focal_px = s.focal_px
         self.version_text = ""
         self.banner = ""
         self._spec = port
         self._clock = clock
         self._port: SerialPort | None = None
         self._line_baud = s.baud
-        self._queue = FrameQueue(s.queue_len)
-        self.counters = Vc0706Counters()
+        self.counters = self._new_counters()
         self._health = DeviceHealth(connected=False, counters=self.counters)
         self._init_thread()
-        self._seq = 0
         self._ever_connected = False
         self._cap_ns: int | None = None  # the running capture must be done by then
         self._maybe_frozen = False  # a freeze was sent and no resume acknowledged since
@@ -315,19 +384,24 @@ class Vc0706Camera(CameraThread):
         self.capture_timeouts = 0
         self.resume_failures = 0
 
-    # --- Camera protocol ------------------------------------------------------------------
+    def _new_counters(self) -> Vc0706Counters:
+        return Vc0706Counters()
+
     def _join_timeout_s(self) -> float:
         return 10.0 + self.settings.capture_timeout_s
 
     def health(self) -> DeviceHealth:
-        h = self._health
-        h.overflows = self._queue.dropped
         c = self.counters
         c.retries, c.chunk_retries = self.retries + self.chunk_retries, self.chunk_retries
         c.garbage_bytes, c.mismatches = self.garbage_bytes, self.mismatches
         c.capture_timeouts, c.resume_failures = self.capture_timeouts, self.resume_failures
-        c.baud, c.dropped = self._line_baud, self._queue.dropped
-        return h
+        c.baud = self._line_baud
+        return self._health
+
+    def repeats(self) -> int:
+        """Reads so far that had to be made again: retried commands and chunks, and readings
+        that disagreed (each costs one more)."""
+        return self.retries + self.chunk_retries + self.mismatches
 
     # --- byte level -----------------------------------------------------------------------
     def _p(self) -> SerialPort:
@@ -482,8 +556,9 @@ class Vc0706Camera(CameraThread):
         # field reports: a size change is ignored unless the camera gets a pause (or a reset)
         self._stop.wait(self.settings.size_settle_s)
 
-    def freeze(self) -> int:
-        """Freeze the frame buffer; returns the host time the acknowledgement arrived.
+    def freeze(self) -> tuple[int, int]:
+        """Freeze the frame buffer; returns the host times just before the command that was
+        acknowledged went out and when its acknowledgement had arrived (``freeze_exposure``).
 
         A camera that may still be frozen (a lost resume or freeze acknowledgement) is resumed
         first: "stop current frame" on a stopped buffer keeps the old picture, which would then
@@ -495,6 +570,7 @@ class Vc0706Camera(CameraThread):
             if self._maybe_frozen:
                 self.resume()
             self._maybe_frozen = True
+            t_send = self._now()
             try:
                 self.command(CMD_FBUF_CTRL, bytes((FBUF_FREEZE,)), expect_len=0, retries=0)
             except CaptureTimeout:
@@ -502,7 +578,7 @@ class Vc0706Camera(CameraThread):
             except Vc0706Error as exc:
                 last = exc
                 continue
-            return self._now()
+            return t_send, self._now()
         raise last or Vc0706Error("freeze failed")
 
     def resume(self) -> None:
@@ -585,20 +661,24 @@ class Vc0706Camera(CameraThread):
                 raise Vc0706Error("stopped")
         return b"".join(parts), self._now()
 
-    def capture(self) -> Frame | None:
-        """Freeze, read, resume, decode. None when the JPEG did not decode (counted).
+    def frozen_read(self, on_exposed: Callable[[int, int], None] | None = None
+                    ) -> tuple[int, int, bytes, int]:
+        """Freeze, read the frozen JPEG (verified), resume: (mid-exposure estimate, its bound,
+        the JPEG as read, host time it was complete). ``on_exposed(t_ns, uncertainty_ns)`` is
+        called as soon as the freeze is acknowledged, before the read.
 
         Raises Vc0706Error (CaptureTimeout past ``capture_timeout_s``); resume is sent on every
         path once a freeze was, and a resume that failed is sent before the next freeze.
         """
         s = self.settings
-        seq = self._seq
-        self._seq += 1
         # a blocking read may overrun a deadline by one io timeout: keep that inside the cap
         hard = self._now() + round((s.capture_timeout_s - s.io_timeout_s) * 1e9)
         self._cap_ns = hard - round(resume_reserve_s(s) * 1e9)
         try:
-            t_ns = self.freeze()
+            t_send, t_ack = self.freeze()
+            t_ns, unc = freeze_exposure(t_send, t_ack, self._line_baud, s.sensor_frame_s)
+            if on_exposed is not None:
+                on_exposed(t_ns, unc)
             length = self.frame_length()
             data, t_rx = self.read_frame(length)
         except CaptureTimeout:
@@ -610,13 +690,7 @@ class Vc0706Camera(CameraThread):
                 self._resume_after_capture()
             finally:
                 self._cap_ns = None
-        image = decode_jpeg(data, self.width, self.height)
-        if image is None:
-            self._health.bad_data += 1
-            self._health.lost += 1
-            self._health.last_error = f"frame {seq}: not a whole {self.width}x{self.height} JPEG"
-            return None
-        return Frame(t_ns=t_ns, seq=seq, t_rx_ns=t_rx, image=image)
+        return t_ns, unc, data, t_rx
 
     def _resume_after_capture(self) -> None:
         if not self._maybe_frozen:
@@ -634,7 +708,7 @@ class Vc0706Camera(CameraThread):
         return {"version": self.version_text, "baud": self._line_baud,
                 "size": f"{self.width}x{self.height}", "banner": self.banner.strip()}
 
-    # --- connection and capture thread ----------------------------------------------------
+    # --- connection ----------------------------------------------------------------------
     def _find_baud(self) -> int:
         s = self.settings
         order = [s.baud] + [b for b in s.scan_bauds if b != s.baud]
@@ -682,35 +756,47 @@ class Vc0706Camera(CameraThread):
             self._close_port()
             raise
 
+    # --- the capture thread -----------------------------------------------------------------
+    def _wait_for_work(self) -> bool:
+        """Block until there is a capture to do; False: go round the loop again (stopping, or
+        nothing to do after all)."""
+        raise NotImplementedError
+
+    def _work(self) -> None:
+        """One capture. Raises Vc0706Error (counted as a lost capture) or a serial error (the
+        port is reopened)."""
+        raise NotImplementedError
+
+    def _connect_with_backoff(self, backoff: Backoff) -> bool:
+        try:
+            self.connect()
+        except Exception as exc:  # retried with backoff, never fatal
+            if not isinstance(exc, CONNECT_ERRORS):
+                log.exception("%s: unexpected error connecting", self.name)
+            self._health.note_error(f"connect: {exc}")
+            self._health.connected = False
+            self._stop.wait(backoff.fail())
+            return False
+        backoff.ok()
+        if self._ever_connected:
+            self._health.reconnects += 1
+        self._ever_connected = True
+        self._health.connected = True
+        return True
+
     def _run(self) -> None:
         s = self.settings
         backoff = Backoff(s.reconnect_min_s, s.reconnect_max_s)
-        period_ns = round(1e9 / s.rate_hz)
-        t_next = self._now()
         failures = 0
         while not self._stop.is_set():
             if self._port is None:
-                try:
-                    self.connect()
-                except Exception as exc:  # retried with backoff, never fatal
-                    if not isinstance(exc, CONNECT_ERRORS):
-                        log.exception("%s: unexpected error connecting", self.name)
-                    self._health.note_error(f"connect: {exc}")
-                    self._health.connected = False
-                    self._stop.wait(backoff.fail())
+                if not self._connect_with_backoff(backoff):
                     continue
-                backoff.ok()
-                if self._ever_connected:
-                    self._health.reconnects += 1
-                self._ever_connected = True
-                self._health.connected = True
                 failures = 0
-            wait_ns = t_next - self._now()
-            if wait_ns > 0 and self._stop.wait(wait_ns / 1e9):
-                break
-            t_next = max(t_next + period_ns, self._now())
+            if not self._wait_for_work():
+                continue
             try:
-                frame = self.capture()
+                self._work()
             except Vc0706Error as exc:
                 if self._stop.is_set():
                     break
@@ -719,6 +805,7 @@ class Vc0706Camera(CameraThread):
                 failures += 1
                 if failures >= s.max_failures:
                     log.warning("%s: %d failed captures, re-initialising", self.name, failures)
+                    self._health.connected = False  # not ready until init succeeds again
                     self._close_port()
                 continue
             except Exception as exc:  # the thread must outlive any port failure
@@ -733,7 +820,60 @@ class Vc0706Camera(CameraThread):
                 self._stop.wait(backoff.fail())
                 continue
             failures = 0
-            if frame is not None:
-                self._queue.put(frame)
-                self._health.samples += 1
         self._close_port()
+
+
+class Vc0706Camera(Vc0706Device, CameraThread):
+    """hal.interfaces.Camera for a VC0706 on a serial port: a capture every 1/``rate_hz`` or
+    as fast as the line allows (a 160x120 capture takes seconds at 38400 baud)."""
+
+    settings: Vc0706Settings
+
+    def __init__(
+        self, port: PortSpec, clock: Clock, settings: Vc0706Settings | None = None,
+        name: str = "camera",
+    ) -> None:
+        s = settings or Vc0706Settings()
+        super().__init__(port, clock, s, name)
+        self.rate_hz = s.rate_hz
+        self.focal_px = s.focal_px
+        self._queue = FrameQueue(s.queue_len)
+        self._seq = 0
+        self._t_next: int | None = None
+
+    def health(self) -> DeviceHealth:
+        h = super().health()
+        h.overflows = self.counters.dropped = self._queue.dropped
+        return h
+
+    def capture(self) -> Frame | None:
+        """Freeze, read, resume, decode. None when the JPEG did not decode (counted).
+
+        Raises Vc0706Error (CaptureTimeout past ``capture_timeout_s``); resume is sent on every
+        path once a freeze was, and a resume that failed is sent before the next freeze.
+        """
+        seq = self._seq
+        self._seq += 1
+        t_ns, _, data, t_rx = self.frozen_read()
+        image = decode_jpeg(data, self.width, self.height)
+        if image is None:
+            self._health.bad_data += 1
+            self._health.lost += 1
+            self._health.last_error = f"frame {seq}: not a whole {self.width}x{self.height} JPEG"
+            return None
+        return Frame(t_ns=t_ns, seq=seq, t_rx_ns=t_rx, image=image)
+
+    def _wait_for_work(self) -> bool:
+        now = self._now()
+        t_next = now if self._t_next is None else self._t_next
+        wait_ns = t_next - now
+        if wait_ns > 0 and self._stop.wait(wait_ns / 1e9):
+            return False
+        self._t_next = max(t_next + round(1e9 / self.rate_hz), self._now())
+        return True
+
+    def _work(self) -> None:
+        frame = self.capture()
+        if frame is not None:
+            self._queue.put(frame)
+            self._health.samples += 1

@@ -199,6 +199,178 @@ class SerialTransport:
         self.disconnect()
 
 
+class MemoryLine:
+    """A serial line inside the process, for tests (no pty, no kernel): the emulator holds
+    ``camera`` (a ``Transport``), the driver opens ``open_host()`` (the part of pyserial's
+    ``Serial`` the drivers use: ``read(n)`` returns once n bytes came or its timeout passed).
+    The driver's baud shows to the emulator as a pty's does (``line_baud``).
+
+    Test hooks: ``hold()`` keeps what the camera sends from the host until ``release()`` (a
+    line gone quiet); ``on_host_write`` sees every write the driver makes; ``host_writes``
+    keeps them. A ``disconnect()`` makes the host's reads and writes raise until
+    ``reconnect()``, as a pty whose other end closed."""
+
+    def __init__(self, timeout_s: float = 0.02) -> None:
+        self.timeout_s = timeout_s
+        self._cv = threading.Condition()
+        self._to_host = bytearray()
+        self._held = bytearray()
+        self._to_camera = bytearray()
+        self._holding = False
+        self._down = False
+        self.baudrate = 0  # the host end's, 0 until opened
+        self.host_writes: list[bytes] = []
+        self.on_host_write: Callable[[bytes], None] | None = None
+        self.camera = _MemoryCameraEnd(self)
+
+    @property
+    def path(self) -> str:
+        return "memory://vc0706"
+
+    def open_host(self) -> _MemoryHostEnd:
+        with self._cv:
+            if self._down:
+                raise serial.SerialException("memory line: disconnected")
+            self._to_host.clear()
+        return _MemoryHostEnd(self)
+
+    def hold(self) -> None:
+        with self._cv:
+            self._holding = True
+
+    def release(self) -> None:
+        with self._cv:
+            self._holding = False
+            self._to_host += self._held
+            self._held.clear()
+            self._cv.notify_all()
+
+    # --- used by the two ends ---
+    def _check(self) -> None:
+        if self._down:
+            raise serial.SerialException("memory line: device disconnected")
+
+    def _host_write(self, data: bytes) -> int:
+        hook = self.on_host_write
+        if hook is not None:  # before the camera can hear it: a hook may hold the line
+            hook(bytes(data))
+        with self._cv:
+            self._check()
+            self._to_camera += data
+            self.host_writes.append(bytes(data))
+            self._cv.notify_all()
+        return len(data)
+
+    def _host_read(self, n: int) -> bytes:
+        end = time.monotonic() + self.timeout_s
+        with self._cv:
+            while True:
+                self._check()
+                left = end - time.monotonic()
+                if len(self._to_host) >= n or left <= 0:
+                    out = bytes(self._to_host[:n])
+                    del self._to_host[:n]
+                    return out
+                self._cv.wait(left)
+
+    def _camera_write(self, data: bytes) -> int:
+        with self._cv:
+            if self._down:
+                return 0
+            (self._held if self._holding else self._to_host).extend(data)
+            self._cv.notify_all()
+        return len(data)
+
+    def _camera_read(self, n: int, timeout_s: float) -> bytes:
+        end = time.monotonic() + timeout_s
+        with self._cv:
+            while not self._to_camera and not self._down:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return b""
+                self._cv.wait(left)
+            out = bytes(self._to_camera[:n])
+            del self._to_camera[:n]
+            return out
+
+    def _set_down(self, down: bool) -> None:
+        with self._cv:
+            self._down = down
+            self._to_host.clear()
+            self._held.clear()
+            self._to_camera.clear()
+            self._cv.notify_all()
+
+
+class _MemoryHostEnd:
+    """The driver's end of a MemoryLine (``hal.serial_reader.SerialPort``)."""
+
+    def __init__(self, line: MemoryLine) -> None:
+        self._line = line
+        self.closed = False
+
+    @property
+    def baudrate(self) -> int:
+        return self._line.baudrate
+
+    @baudrate.setter
+    def baudrate(self, baud: int) -> None:
+        self._line.baudrate = baud
+
+    def read(self, size: int = 1) -> bytes:
+        return self._line._host_read(size)
+
+    def write(self, data: bytes) -> int:
+        return self._line._host_write(data)
+
+    @property
+    def in_waiting(self) -> int:
+        line = self._line
+        with line._cv:
+            line._check()
+            return len(line._to_host)
+
+    def reset_input_buffer(self) -> None:
+        line = self._line
+        with line._cv:
+            line._to_host.clear()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _MemoryCameraEnd:
+    """The emulator's end of a MemoryLine (``Transport``)."""
+
+    def __init__(self, line: MemoryLine) -> None:
+        self._line = line
+
+    @property
+    def path(self) -> str:
+        return self._line.path
+
+    def write(self, data: bytes) -> int:
+        return self._line._camera_write(data)
+
+    def read(self, n: int, timeout_s: float) -> bytes:
+        return self._line._camera_read(n, timeout_s)
+
+    def line_baud(self) -> int | None:
+        return self._line.baudrate or None
+
+    def set_baud(self, baud: int) -> None:
+        pass  # as a pty: a mismatch shows through line_baud()
+
+    def disconnect(self) -> None:
+        self._line._set_down(True)
+
+    def reconnect(self) -> None:
+        self._line._set_down(False)
+
+    def close(self) -> None:
+        pass
+
+
 class DeviceClock:
     """A device's free-running clock: offset, skew (ppm) and steps relative to the host."""
 

@@ -1,11 +1,22 @@
 """Emulated VC0706 serial JPEG camera (REFERENCE.md "VC0706") behind a pty or a serial port.
 
 Answers the commands the driver uses, renders a frame from ``frame_source`` on freeze and
-serves it as a JPEG in chunks, paced at its baud. On a pty it reads the baud the driver set
-(``line_baud``) and ignores bytes sent at the wrong one, the way framing errors look to a
-real camera. Faults (``CameraFaults``) apply per reply: garbage before it, cut short, a byte
-short (the known field failure), a flipped data byte, no reply; ``timestamp_shift_ns`` delays
-the freeze acknowledgement (the host's only timestamp).
+serves it as a JPEG in chunks, paced at its baud (both ways: a command is acted on once its
+last byte would have arrived). The source returns greyscale (H, W) for a navigation camera or
+colour (H, W, 3) for photos; either is encoded as the camera would (colour at 4:2:2).
+
+Time truth: the sensor streams video at ``frame_period_ns`` with a rolling shutter read out
+over the whole period, exposing ``exposure_ns``; "stop current frame" keeps the last whole
+frame, so the frozen picture's true mid-exposure (its centre row) is half a readout plus half
+an exposure before that frame ended, which was up to one period before the freeze. The source
+is asked for the picture at that instant; every freeze is recorded (``freezes``, and the
+``on_freeze`` hook, for a backend's truth). The freeze is acknowledged at once, as a camera
+does, and the picture rendered before the next command is heard.
+
+On a pty it reads the baud the driver set (``line_baud``) and ignores bytes sent at the wrong
+one, the way framing errors look to a real camera. Faults (``CameraFaults``) apply per reply:
+garbage before it, cut short, a byte short (the known field failure), a flipped data byte, no
+reply; ``timestamp_shift_ns`` delays the freeze acknowledgement (the host's only timestamp).
 
 Where drivers in the wild differ from the datasheet (REFERENCE.md "VC0706 in the wild"):
 - Commands that take no arguments are answered on their 4-byte header whatever the length
@@ -30,7 +41,11 @@ from __future__ import annotations
 import io
 import logging
 import random
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +72,19 @@ STATUS_OK, STATUS_BAD_FORMAT = 0, 3  # datasheet: 3 = "data format error"
 SIZE_REG = bytes((0x04, 0x01, 0x00, 0x19))
 DEFAULT_BANNER = b"VC0703 1.00\r\nCtrl infr exist\r\nUser-defined sensor\r\n525\r\nInit end\r\n"
 SIZE_SETTLE_NS = 200_000_000  # a size change only takes after a pause (field reports)
+SENSOR_FRAME_NS = 33_333_333  # 30 frames/s at VGA (its spec sheet)
+FREEZES_KEPT = 256
+
+
+class Freeze(NamedTuple):
+    """One freeze that stopped the buffer: when it took effect and the frozen picture's true
+    mid-exposure, host clock."""
+
+    t_freeze_ns: int
+    t_mid_ns: int
+
+
+PhotoSource = Callable[[int], npt.NDArray[np.uint8]]  # true mid-exposure -> (h, w[, 3])
 
 
 class Vc0706Emulator(EmulatorThread):
@@ -64,7 +92,7 @@ class Vc0706Emulator(EmulatorThread):
 
     def __init__(
         self,
-        frame_source: FrameSource,
+        frame_source: FrameSource | PhotoSource,
         *,
         transport: Transport | None = None,
         baud: int = 38400,
@@ -76,6 +104,9 @@ class Vc0706Emulator(EmulatorThread):
         host_now: HostNow = time.monotonic_ns,
         version: bytes = b"VC0703 1.00",
         banner: bytes = DEFAULT_BANNER,
+        frame_period_ns: int = SENSOR_FRAME_NS,
+        exposure_ns: int = 10_000_000,
+        on_freeze: Callable[[Freeze], None] | None = None,
     ) -> None:
         self.frame_source = frame_source
         self.transport: Transport = transport if transport is not None else PtyTransport()
@@ -86,10 +117,17 @@ class Vc0706Emulator(EmulatorThread):
         self.paced = paced
         self.version = version
         self.banner = banner
-        self.frozen: bytes | None = None
+        self._frozen: bytes | None = None  # the frozen picture's JPEG; None: not frozen
+        self._rendered = threading.Event()  # cleared from a freeze until its picture exists
+        self._rendered.set()
         self.last_jpeg_len = 0
         self.frozen_image: npt.NDArray[np.uint8] | None = None
-        self.t_freeze_ns = 0  # host time of the last freeze (what the driver's t_ns tracks)
+        self.t_freeze_ns = 0  # host time the last freeze took effect
+        self.t_mid_ns = 0  # the frozen picture's true mid-exposure
+        self.frame_period_ns = frame_period_ns
+        self.exposure_ns = min(exposure_ns, frame_period_ns)
+        self.freezes: deque[Freeze] = deque(maxlen=FREEZES_KEPT)
+        self.on_freeze = on_freeze
         self.commands = 0
         self.faulted_replies = 0
         self.mismatched_bytes = 0
@@ -97,8 +135,10 @@ class Vc0706Emulator(EmulatorThread):
         self.inexact_dividers = 0
         self._pending_size: tuple[int, int] | None = None
         self._rng = random.Random(seed)
+        self._phase_ns = self._rng.randrange(max(1, frame_period_ns))  # sensor vs host clock
         self._init_runner(host_now)
         self._up_at: int | None = None
+        self._t_read = 0  # when the bytes being parsed were read
 
     # --- main loop ------------------------------------------------------------------------
     def _run(self) -> None:
@@ -112,7 +152,8 @@ class Vc0706Emulator(EmulatorThread):
             if line is not None and line != self.baud:
                 self.mismatched_bytes += len(data)
                 continue
-            if self._now() < self._stall_until:
+            self._t_read = self._now()
+            if self._t_read < self._stall_until:
                 continue
             buf += data
             self._parse(buf)
@@ -146,7 +187,14 @@ class Vc0706Emulator(EmulatorThread):
             cmd, args = buf[2], bytes(buf[4 : 4 + n])
             del buf[: 4 + n]
             self.commands += 1
+            if self.paced:  # a pty delivers at once; a UART's last byte comes later
+                self._sleep_until(self._t_read + 10 * (4 + n) * 1_000_000_000 // self.baud)
             self._handle(cmd, args)
+
+    def _sleep_until(self, t_ns: int) -> None:
+        delay = t_ns - self._now()
+        if delay > 0:
+            time.sleep(delay / 1e9)
 
     # --- replies --------------------------------------------------------------------------
     def _write(self, data: bytes, t_start: int | None = None) -> None:
@@ -195,15 +243,49 @@ class Vc0706Emulator(EmulatorThread):
             self._pending_size = None
         return self.size_code
 
-    def _render_jpeg(self) -> bytes:
+    def exposed_at(self, t_freeze_ns: int) -> int:
+        """True mid-exposure of the picture a freeze at ``t_freeze_ns`` keeps (module doc)."""
+        p = self.frame_period_ns
+        if p <= 0:
+            return t_freeze_ns
+        t_done = t_freeze_ns - (t_freeze_ns - self._phase_ns) % p  # the last whole frame
+        return t_done - p // 2 - self.exposure_ns // 2
+
+    @property
+    def frozen(self) -> bytes | None:
+        """The frozen picture's JPEG (None: not frozen); waits for a render under way."""
+        self._rendered.wait(5.0)
+        return self._frozen
+
+    def _freeze(self) -> None:
+        """Stop the buffer and acknowledge at once, as the camera does; the picture is
+        rendered after the acknowledgement, before the next command is heard."""
+        self._rendered.clear()
+        now = self._now()
+        rec = Freeze(now, self.exposed_at(now))
+        self.t_freeze_ns, self.t_mid_ns = rec
+        self.freezes.append(rec)
+        if self.on_freeze is not None:
+            self.on_freeze(rec)
+        try:
+            shift = self.faults.timestamp_shift_ns
+            if shift > 0:
+                self._stop.wait(shift / 1e9)
+            self._ack(0x36)
+            self._frozen = self._render_jpeg(rec.t_mid_ns)
+        finally:
+            self._rendered.set()
+
+    def _render_jpeg(self, t_mid_ns: int) -> bytes:
         w, h = SIZES[self._effective_size()]
-        img = np.ascontiguousarray(self.frame_source(self._now()), dtype=np.uint8)
-        pil = Image.fromarray(img, mode="L")
+        img = np.ascontiguousarray(self.frame_source(t_mid_ns), dtype=np.uint8)
+        pil = Image.fromarray(img)  # (h, w): greyscale; (h, w, 3): colour
         if pil.size != (w, h):
             pil = pil.resize((w, h), Image.Resampling.BILINEAR)
         self.frozen_image = np.asarray(pil, dtype=np.uint8)
         out = io.BytesIO()
-        pil.save(out, format="JPEG", quality=self.jpeg_quality)
+        # colour at 4:2:2 chroma subsampling, as the camera's encoder
+        pil.save(out, format="JPEG", quality=self.jpeg_quality, subsampling=1)
         self.last_jpeg_len = out.tell()
         return out.getvalue()
 
@@ -213,7 +295,7 @@ class Vc0706Emulator(EmulatorThread):
             if self._pending_size is not None:
                 self.size_code = self._pending_size[0]
                 self._pending_size = None
-            self.frozen = None
+            self._frozen = None
             self.motion_enabled = False
             self._stop.wait(0.01)
             self._write(self.banner)
@@ -227,19 +309,16 @@ class Vc0706Emulator(EmulatorThread):
             self._ack(cmd)
         elif cmd == 0x36 and args in (b"\x00", b"\x03"):  # freeze / resume
             # a stopped buffer is not refreshed: "stop current frame" again keeps the picture
-            if args == b"\x00" and self.frozen is None:
-                self.t_freeze_ns = self._now()
-                self.frozen = self._render_jpeg()
-                shift = self.faults.timestamp_shift_ns
-                if shift > 0:
-                    self._stop.wait(shift / 1e9)
-            elif args == b"\x03":
-                self.frozen = None
+            if args == b"\x00" and self._frozen is None:
+                self._freeze()
+                return
+            if args == b"\x03":
+                self._frozen = None
             self._ack(cmd)
         elif cmd == 0x34:  # frame length
-            if self.frozen is None:
-                self.frozen = self._render_jpeg()
-            self._ack(cmd, len(self.frozen).to_bytes(4, "big"))
+            if self._frozen is None:  # not frozen: the newest whole frame
+                self._frozen = self._render_jpeg(self.exposed_at(self._now()))
+            self._ack(cmd, len(self._frozen).to_bytes(4, "big"))
         elif cmd == 0x32 and len(args) == 12:
             self._read_fbuf(args)
         elif cmd == 0x24 and len(args) == 3 and args[1] in COARSE_DIVIDER_BAUDS:
@@ -275,7 +354,7 @@ class Vc0706Emulator(EmulatorThread):
         addr = int.from_bytes(args[2:6], "big")
         n = int.from_bytes(args[6:10], "big")
         delay_ns = int.from_bytes(args[10:12], "big") * 10_000
-        frame = self.frozen or b""
+        frame = self._frozen or b""
         data = frame[addr : addr + n]
         data += bytes(n - len(data))  # past the end the buffer reads as zeros
         head = bytes((REPLY, 0x00, 0x32, 0x00, 0x00))

@@ -21,10 +21,14 @@ the deployment code calls ``Hal.flight_started`` (after preflight, right before 
 cycle), applies every fault kind at its onset and removes it at its end, on the emulators, the
 bus or the camera transport (the table is in ``HilFaultInjector``'s doc).
 
+The photo camera is the rig's VC0706 still driver (``hal.vc0706_still``) on a second pty to a
+``Vc0706Emulator`` serving colour JPEGs of the world; ``Hal.photo_truth`` gives the world at
+each photo's true mid-exposure.
+
 The package, one module a job: ``settings`` (``[hil]``), ``world_link`` (the world shared with
 the emulators), ``clock``, ``emulators`` (the chip and board emulators with fault hooks),
-``delay_line`` (a delaying transport), ``injector`` (scenario faults), ``assembly`` (the Hal),
-``bench`` (bench targets).
+``delay_line`` (a delaying transport), ``injector`` (scenario faults), ``photo`` (the photo
+camera, its picture source and truth), ``assembly`` (the Hal), ``bench`` (bench targets).
 """
 
 from sim_hal.hil.assembly import HilHal, HilParts, HilTruth, build_hil, build_hil_parts

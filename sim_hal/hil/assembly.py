@@ -26,6 +26,7 @@ from sim_hal.hil.clock import HilClock
 from sim_hal.hil.delay_line import DelayLine
 from sim_hal.hil.emulators import HilMpu6050Emulator, HilStreamEmulator
 from sim_hal.hil.injector import FaultTargets, HilFaultInjector
+from sim_hal.hil.photo import PhotoBoard, photo_board
 from sim_hal.hil.settings import HilSettings
 from sim_hal.hil.world_link import WORLD_STEP_NS, HilWorld
 from sim_hal.i2c_bus import EmulatedI2cBus
@@ -72,6 +73,7 @@ class HilParts:
     altimeter: LidarLiteV3
     motors: Pca9685
     camera: StreamCamera
+    photo: PhotoBoard | None = None  # the photo camera: its driver, emulator and truth
 
 
 def make_frame_source(hw: HilWorld, settings: HilSettings, seed: int,
@@ -164,18 +166,24 @@ def build_hil_parts(settings: HilSettings, planet: str, faults: FaultSet, seed: 
         altimeter=LidarLiteV3(bus, clock, settings.lidarlite),
         motors=Pca9685(bus, clock, settings.pca9685),
         camera=StreamCamera(line.path, clock, settings.camera),
+        photo=photo_board(settings, hw, clock, seed, wp),
     )
 
 
 class HilTruth(WorldTruth):
-    """The world's truth, and how far the camera's stamps were from the board's exposures."""
+    """The world's truth, and how far the cameras' stamps were from the boards' exposures."""
 
-    def __init__(self, world: World, camera: CameraTruthTap) -> None:
+    def __init__(self, world: World, camera: CameraTruthTap,
+                 photo: PhotoBoard | None = None) -> None:
         super().__init__(world)
         self.tap = camera
+        self.photo = photo
 
     def timing_report(self) -> dict[str, dict[str, float]]:
-        return {"camera": self.tap.report()}
+        out = {"camera": self.tap.report()}
+        if self.photo is not None:
+            out["photo_camera"] = self.photo.report()
+        return out
 
 
 def build_hil(settings: HilSettings, planet: str, faults: FaultSet, seed: int,
@@ -189,9 +197,11 @@ def build_hil(settings: HilSettings, planet: str, faults: FaultSet, seed: int,
     def stop_board() -> None:
         p.camera_emu.stop()  # joins its thread, closes the delay line and the pty
 
+    # the photo camera is a Hal device: opened (its emulator first) and closed with the rest
     return HilHal(
         backend="hil", clock=p.clock, imu=p.imu, rangefinder=p.altimeter, camera=camera,
-        actuators=p.motors, truth=HilTruth(p.hw.world, camera),
+        actuators=p.motors, truth=HilTruth(p.hw.world, camera, p.photo),
+        photo_camera=p.photo, photo_truth=p.photo.photo_truth if p.photo else None,
         closers=[stop_board, p.bus.close], realtime=True, after_open=[start_board],
         on_flight_start=[p.injector.start], parts=p,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from hal.bench_target import I2cDevices
 from hal.camera_stream import StreamCameraSettings
@@ -13,6 +13,7 @@ from hal.lidarlite import LidarLiteSettings
 from hal.mpu6050 import Mpu6050Settings
 from hal.pca9685 import Pca9685Settings
 from hal.tomlschema import load, rng
+from hal.vc0706_still import Vc0706StillSettings
 from sim_hal.mpu6050_emu import VARIANTS
 from sim_hal.world import VehicleParams
 
@@ -74,6 +75,25 @@ class HilStreamCameraSettings(StreamCameraSettings):
 
 
 @dataclass
+class HilPhotoModel:
+    """The emulated photo camera's true timing (``sim_hal.vc0706_emu``): what the driver's
+    ``sensor_frame_s`` only believes."""
+
+    frame_period_us: int = field(default=33_333, metadata=rng(1_000, 1_000_000))
+    exposure_us: int = field(default=10_000, metadata=rng(10, 1_000_000))
+    jpeg_quality: int = field(default=85, metadata=rng(1, 95))
+    paced: bool = True  # bytes at the line rate, as a UART: a 640x480 photo takes seconds
+
+
+@dataclass
+class HilPhotoSettings(Vc0706StillSettings):
+    """The photo camera's driver, as the rig's ``[rig.photo]`` (its port is the emulator's
+    pty); ``protocol = "none"``: no photo camera."""
+
+    protocol: Literal["vc0706", "none"] = "vc0706"
+
+
+@dataclass
 class HilSettings:
     """``[hil]``: the simulated vehicle, what the emulated devices do beyond their register maps
     (``*_model``), and the drivers' own settings, exactly as the rig would have them."""
@@ -86,6 +106,8 @@ class HilSettings:
     lidarlite: LidarLiteSettings = field(default_factory=LidarLiteSettings)
     pca9685: HilPca9685Settings = field(default_factory=HilPca9685Settings)
     camera: HilStreamCameraSettings = field(default_factory=HilStreamCameraSettings)
+    photo: HilPhotoSettings = field(default_factory=HilPhotoSettings)
+    photo_model: HilPhotoModel = field(default_factory=HilPhotoModel)
 
     def validate(self) -> str:
         n = len(self.pca9685.channels)

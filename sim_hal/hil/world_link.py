@@ -3,15 +3,17 @@ emulators at their own sample times and by the camera board's thread under a loc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from hal.geometry import quat_to_euler
 from hal.mpu6050 import G0
 from hal.pca9685 import Pca9685Settings
-from hal.types import Vec3
+from hal.types import TruthState, Vec3
 from sim_hal.pose_history import PoseHistory
 from sim_hal.world import World
 
@@ -121,6 +123,16 @@ class HilWorld:
         with self.lock:
             p, v = w.pos, w.vel
             return w.t_ns, (p[0], p[1], p[2]), (v[0], v[1], v[2]), w.r
+
+    def truth_at(self, t_ns: int) -> TruthState:
+        """The world's truth with its position, velocity and attitude at ``t_ns`` (from the
+        pose history: ``POSE_KEEP_NS`` back at most); the flags and records as they are now."""
+        with self.lock:
+            now = self.world.truth()
+            pos, vel, q = self.poses.state_at(t_ns)
+        roll, pitch, yaw = quat_to_euler(q)
+        return dataclasses.replace(now, t_ns=t_ns, position_ned=pos, velocity_ned=vel,
+                                   roll=roll, pitch=pitch, yaw=yaw)
 
     def pose_at(self, t_ns: int) -> tuple[Vec3, Any]:
         """Position and rotation matrix at ``t_ns``, for the camera board's thread: between

@@ -12,7 +12,7 @@ from hal import rig
 from hal.camera_stream import StreamCamera
 from hal.tomlschema import ConfigError
 from hal.types import ActuatorCommand
-from hal.vc0706 import Vc0706Camera
+from hal.vc0706_still import Vc0706StillCamera
 from sim_hal.hil import load_hil_settings
 from sim_hal.i2c_bus import EmulatedI2cBus, ManualClock
 from sim_hal.pca9685_emu import Pca9685Emulator
@@ -24,11 +24,12 @@ def test_config_files_load() -> None:
     assert cfg.backend == "rig"
     s = rig.load_rig_settings(cfg.rig, str(cfg.source))
     assert s.i2c_bus == 1 and not s.pca9685.enabled  # outputs off by default
-    assert s.camera_protocol == "vc0706"
+    assert s.camera_protocol == "stream" and s.photo.protocol == "vc0706"
     cfg = load_config(CONFIG / "hil.toml")
     assert cfg.backend == "hil"
     h = load_hil_settings(cfg.hil, str(cfg.source))
     assert h.pca9685.enabled and (h.camera.width, h.camera.height) == (160, 120)
+    assert h.photo.protocol == "vc0706" and h.photo.image_size == "640x480"
 
 
 def test_rig_settings_errors_are_one_line() -> None:
@@ -57,7 +58,8 @@ def test_outputs_live_only_when_enabled_and_armed(monkeypatch: pytest.MonkeyPatc
     s = rig.load_rig_settings({"pca9685": {"enabled": enabled}}, "r.toml")
     hal = rig.build_rig(s, arm=arm)
     assert hal.backend == "rig" and hal.truth is None and hal.realtime
-    assert isinstance(hal.camera, Vc0706Camera)
+    assert isinstance(hal.camera, StreamCamera)
+    assert isinstance(hal.photo_camera, Vc0706StillCamera)
     hal.actuators.open()
     hal.actuators.write(ActuatorCommand((0.5, 0.5, 0.5, 0.5), armed=True))
     pulses = pca.pulses_us()[:4]

@@ -146,7 +146,7 @@ def test_freeze_on_a_frozen_buffer_keeps_the_picture(
 ) -> None:
     assert ask(line, FREEZE, 5) == b"\x76\x00\x36\x00\x00"
     first, t_first = emu.frozen, emu.t_freeze_ns
-    time.sleep(0.01)  # the gradient moves every millisecond
+    time.sleep(0.08)  # two video frames (33 ms each) later: a new freeze would see a new one
     assert ask(line, FREEZE, 5) == b"\x76\x00\x36\x00\x00"
     assert emu.frozen == first and emu.t_freeze_ns == t_first
     assert ask(line, RESUME, 5) == b"\x76\x00\x36\x00\x00"
