@@ -19,7 +19,6 @@ import numpy as np
 import numpy.typing as npt
 
 from hal.interfaces import Clock
-from hal.photo_geometry import photo_camera_axes
 from hal.types import DeviceHealth, Photo, PhotoExposure, TruthState
 from hal.vc0706 import IMAGE_SIZES
 from hal.vc0706_still import Vc0706StillCamera
@@ -37,41 +36,23 @@ POWER_ON_BAUD = 38400  # the camera's default: the driver scans, then switches (
 
 def make_photo_source(hw: HilWorld, settings: HilSettings, seed: int,
                       parts: WorldParts | None = None) -> PhotoSource:
-    """The colour picture the photo camera sees at host time ``t_ns`` (its true mid-exposure).
+    """The colour picture the photo camera sees at host time ``t_ns`` (its true mid-exposure):
+    the simulator's photo renderer (``sim_hal.render_photo``: terrain, sky and the scenario's
+    objects) at the world's pose then, with the navigation camera's ground texture (same seed
+    and texel), as the lockstep simulation renders it. Built at the first photo, on the
+    emulator's thread: a flight that takes no photo never pays for its textures."""
+    from sim_hal.render_photo import PhotoRenderer
 
-    integration point: replaced by sim_hal.render_photo (the colour scene renderer). Until
-    then a synthetic scene at the world's pose: flat ground at NED down 0 in 1 m squares of
-    two seed-dependent rust tones (so a photo shows where the vehicle was, where it looked and
-    how high it was), fading with distance, and a sky graded by elevation. ``parts`` (terrain,
-    texture) is for the real renderer.
-    """
-    del parts
     model = settings.photo.model()
-    w, h, f = model.width, model.height, model.focal_px
-    x_b, y_b, z_b = (np.array(a) for a in photo_camera_axes(model.mount_pitch_deg))
-    # each pixel centre's ray in body axes, computed once: (h, w, 3)
-    u = (np.arange(w) + 0.5 - w / 2) / f
-    v = (np.arange(h) + 0.5 - h / 2) / f
-    rays_body = (u[None, :, None] * x_b + v[:, None, None] * y_b + z_b).astype(np.float32)
-    rng = np.random.default_rng(seed)
-    tones = np.array([[178, 98, 60], [140, 72, 44]], np.float32) + rng.uniform(-15, 15, (2, 3))
-    sky_top, sky_low = np.array([196, 170, 140], np.float32), np.array([232, 190, 140], np.float32)
+    renderer: list[PhotoRenderer] = []
 
     def render(t_ns: int) -> npt.NDArray[np.uint8]:
-        pos, r_wb = hw.pose_at(t_ns)
-        d = rays_body @ r_wb.T.astype(np.float32)  # NED directions, (h, w, 3)
-        down = d[..., 2]
-        ground = down > 1e-3
-        height = max(0.05, -pos[2])  # above the flat ground
-        t = np.where(ground, height / np.where(ground, down, 1.0), 0.0)
-        north, east = pos[0] + t * d[..., 0], pos[1] + t * d[..., 1]
-        square = ((np.floor(north) + np.floor(east)) % 2).astype(np.intp)
-        fade = (1.0 / (1.0 + t / 60.0))[..., None]
-        ground_rgb = tones[square] * fade + sky_low * (1 - fade)  # haze toward the horizon
-        up = np.clip(-down / np.linalg.norm(d, axis=-1), 0.0, 1.0)[..., None]
-        sky_rgb = sky_low * (1 - up) + sky_top * up
-        img = np.where(ground[..., None], ground_rgb, sky_rgb)
-        return np.clip(img, 0, 255).astype(np.uint8)
+        if not renderer:
+            renderer.append(PhotoRenderer(parts, model, seed,
+                                          texel_m=settings.camera_model.texel_m))
+        with hw.lock:
+            pos, _, q = hw.poses.state_at(t_ns)
+        return renderer[0].render(pos, q)
 
     return render
 
