@@ -204,6 +204,8 @@ class PhotoConfig:
     # an arrival shot whose exposure the camera has not confirmed this long after the
     # trigger no longer holds the vehicle at the waypoint
     exposure_timeout_s: float = field(default=2.0, metadata=rng(0.01, 60))
+    # after landing, the loop goes on (outputs off) this long for a photo still being read
+    drain_s: float = field(default=30.0, metadata=rng(0, 600))
 
 
 @dataclass

@@ -189,6 +189,8 @@ class FlightSoftware:
         hal.actuators.write(ActuatorCommand(motors, armed))
         if self.on_cycle_done is not None:
             self.on_cycle_done(self, now)
+        if self.finished and self.photos.draining(now):
+            return True  # on the ground, outputs off: a photo still being read is kept
         return not self.finished
 
     def request_stop(self, now: int, why: str = "operator stop") -> None:

@@ -16,7 +16,9 @@ notice. What a shot needs from flight:
 - the plan's ``photo_times_s``: shots at those flight times, in any mode but LAND_NOW.
 
 A shot the camera is still too busy for is retried each cycle for ``busy_retry_s``, then
-dropped and said so. From LAND_NOW on, no new shot: the vehicle is landing on a fault.
+dropped and said so. From LAND_NOW on, no new shot: the vehicle is landing on a fault. A photo
+still being read when the flight ends is waited for (on the ground, outputs off) for up to
+``drain_s``: a serial camera's readout takes seconds, and no photo taken should be lost.
 
 The pose is navigation's estimate at the photo's mid-exposure (its history, read as soon as the
 exposure is confirmed: the photo itself may arrive seconds later). Geotags are the NED
@@ -139,6 +141,9 @@ class PhotoPlanner:
         self._retry_ns = round(cfg.busy_retry_s * NS_PER_S)
         self._exposure_timeout_ns = round(cfg.exposure_timeout_s * NS_PER_S)
         self._said_no_camera = False
+        self._drain_ns = round(cfg.drain_s * NS_PER_S)
+        self._drain_since: int | None = None
+        self._drain_said = False
 
     # -- the mission's side ---------------------------------------------------------------
     def hold_gate(self, leg: int) -> bool:
@@ -180,6 +185,22 @@ class PhotoPlanner:
                 st.aligned_since_ns = self.nav.t_ns
         elif abs(wrap_pi(target - heading)) > 2 * self._tolerance:
             st.aligned_since_ns = None  # blown off it: settle again
+
+    def draining(self, now: int) -> bool:
+        """After the flight: is a photo still being read that the loop should wait for? At
+        most ``drain_s`` after the first call, then it is given up and said so."""
+        if self.cam is None or not self._shots:
+            return False
+        if self._drain_since is None:
+            self._drain_since = now
+        if now - self._drain_since <= self._drain_ns:
+            return True
+        if not self._drain_said:
+            self._drain_said = True
+            self.counts["failed"] += len(self._shots)
+            self.event(now, f"photo(s) {', '.join(map(str, self._shots))} not read by the end "
+                       f"(waited {self.cfg.drain_s:g} s after the flight)", logging.WARNING)
+        return False
 
     # -- the cycle ------------------------------------------------------------------------
     def cycle(self, now: int, flight_s: float, in_mission: bool, holding: bool,

@@ -242,3 +242,19 @@ def test_geotags_on_a_sphere_around_the_origin() -> None:
     assert lon - 77.4508 == pytest.approx(
         math.degrees(1000 / (3_389_500 * math.cos(math.radians(18.4447)))), rel=1e-9)
     assert geotag(0.0, 0.0, PhotoConfig(origin_lon_deg=179.9999))[1] == pytest.approx(179.9999)
+
+
+def test_a_photo_still_being_read_at_the_end_is_waited_for_then_given_up() -> None:
+    rig = Rig(plan(times=(0.1,)), PhotoConfig(drain_s=2.0))
+    rig.run(0.2)
+    assert rig.cam.busy and rig.planner.draining(rig.now)  # the flight ended: wait
+    rig.cam.expose(rig.now)
+    rig.cam.finish(rig.now)
+    rig.run(0.01)
+    assert not rig.planner.draining(rig.now) and rig.planner.counts["written"] == 1
+    rig2 = Rig(plan(times=(0.1,)), PhotoConfig(drain_s=2.0))
+    rig2.run(0.2)
+    assert rig2.planner.draining(rig2.now)
+    assert rig2.planner.draining(rig2.now + 2 * NS_PER_S)
+    assert not rig2.planner.draining(rig2.now + 2 * NS_PER_S + 1)
+    assert rig2.planner.counts["failed"] == 1 and rig2.said("not read by the end")
