@@ -58,9 +58,10 @@ class Vc0706StillSettings(Vc0706LinkSettings):
     # The stock lens varies between modules: measure it (a ruler at a known distance) and
     # set it; the focal length in pixels follows (W/2 / tan(hfov/2)).
     hfov_deg: float = field(default=60.0, metadata=rng(1.0, 170.0))
-    # Forward and down, as Ingenuity's colour camera: from 5-12 m the ground ahead fills the
-    # picture and, with a 60 deg lens (47 deg vertically), the horizon is just above its top.
-    mount_pitch_deg: float = field(default=30.0, metadata=rng(-90.0, 90.0))
+    # Forward and down, as Ingenuity's colour camera (NASA: about 22 deg below the horizon;
+    # the simulator's [sim.photo] the same): with a 60 deg lens (47 deg vertically) a strip of
+    # sky at the top of a level picture.
+    mount_pitch_deg: float = field(default=22.0, metadata=rng(-90.0, 90.0))
 
     def validate(self) -> str:
         problem = super().validate()

@@ -36,7 +36,7 @@ def test_defaults_stream_navigates_and_the_vc0706_takes_photos() -> None:
     p = s.photo
     assert (p.protocol, p.port, p.image_size) == ("vc0706", "/dev/serial0", "640x480")
     assert (p.baud, p.fast_baud, p.verify_reads) == (38400, 115200, True)
-    assert (p.hfov_deg, p.mount_pitch_deg) == (60.0, 30.0)
+    assert (p.hfov_deg, p.mount_pitch_deg) == (60.0, 22.0)
     # the shipped file says the same
     cfg = load_config(CONFIG / "rig.toml")
     shipped = rig.load_rig_settings(cfg.rig, str(cfg.source))
@@ -52,7 +52,7 @@ def test_build_wires_the_photo_camera_without_a_warning(
         assert isinstance(hal.camera, StreamCamera)
         cam = hal.photo_camera
         assert isinstance(cam, Vc0706StillCamera) and cam in hal.devices()
-        assert (cam.width, cam.height, cam.mount_pitch_deg) == (640, 480, 30.0)
+        assert (cam.width, cam.height, cam.mount_pitch_deg) == (640, 480, 22.0)
         assert cam.focal_px == pytest.approx(320 / math.tan(math.radians(30)))
         assert hal.photo_truth is None  # no truth on a rig
     finally:
