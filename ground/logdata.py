@@ -38,6 +38,18 @@ class BadFieldError(LogToolError):
     """A topic field of another type or shape than the tools need (a damaged log)."""
 
 
+def save_png(fig: Any, out_png: str | Path) -> Path:
+    """A matplotlib figure written as PNG (its directory made if needed); a failure is one
+    ``LogToolError`` line naming the file."""
+    out = Path(out_png)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, format="png")
+    except OSError as exc:
+        raise LogToolError(f"{out}: cannot write PNG: {exc.strerror}") from None
+    return out
+
+
 def read(path: Path) -> FlightLog:
     """The log at ``path``, or ``LogToolError`` naming the file and the problem."""
     try:

@@ -65,12 +65,7 @@ def log_plot(path: str | Path, out_png: str | Path, html: str | Path | None = No
 def plot_data(d: FlightLog, out_png: str | Path, source: str = "") -> Path:
     """``log_plot`` on a log already read (lets callers add info such as a fault onset)."""
     fig = figure(Flight.of(d), source)
-    out = Path(out_png)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format="png")
-    except OSError as exc:
-        raise ld.LogToolError(f"{out}: cannot write PNG: {exc.strerror}") from None
+    out = ld.save_png(fig, out_png)
     log.info("wrote %s", out)
     return out
 

@@ -65,12 +65,7 @@ def require_matplotlib() -> None:
 def write_sheet(fp: FlightPhotos, out_png: str | Path) -> Path:
     """Draw the sheet and write it as PNG (its directory made if needed)."""
     fig = sheet_figure(fp)
-    out = Path(out_png)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format="png")
-    except OSError as exc:
-        raise ld.LogToolError(f"{out}: cannot write PNG: {exc.strerror}") from None
+    out = ld.save_png(fig, out_png)
     log.info("wrote %s", out)
     return out
 
